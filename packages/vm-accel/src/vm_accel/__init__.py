@@ -1,0 +1,1 @@
+"""Hardware acceleration: KVM, HVF and WHPX backends."""

@@ -1,0 +1,1 @@
+"""Ahead-of-time translation of ELF files to native code."""

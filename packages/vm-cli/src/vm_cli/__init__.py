@@ -1,0 +1,1 @@
+"""The `vm` command line."""

@@ -1,0 +1,1 @@
+"""Device models: UARTs, virtio, interrupt controllers."""

@@ -1,0 +1,1 @@
+"""Execution engines: interpreter tier and LLVM JIT tier."""

@@ -1,0 +1,1 @@
+"""AArch64 decoder and lifter to vm-ir."""

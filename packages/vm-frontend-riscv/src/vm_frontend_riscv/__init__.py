@@ -1,0 +1,1 @@
+"""RV64GC decoder and lifter to vm-ir."""

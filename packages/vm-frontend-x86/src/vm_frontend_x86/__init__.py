@@ -1,0 +1,1 @@
+"""x86_64 decoder and lifter to vm-ir."""

@@ -1,0 +1,1 @@
+"""GPU compute offload: CUDA, ROCm and a CPU backend."""

@@ -1,0 +1,1 @@
+"""The standalone typed SSA IR: types, ops as data, builder, text format, verifier, passes and reference evaluator."""

@@ -1,0 +1,1 @@
+"""Machines, Linux user mode, boot, snapshots and lifecycle."""

@@ -1,0 +1,1 @@
+"""Metrics, events, traces and the GDB remote protocol server."""
