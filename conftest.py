@@ -45,9 +45,7 @@ def strict_tools_enabled(environ: Mapping[str, str] = os.environ) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STRICT] = strict_tools_enabled()
-    config.addinivalue_line(
-        "markers", "slow: takes seconds (builds, subprocesses); never skipped"
-    )
+    config.addinivalue_line("markers", "slow: takes seconds (builds, subprocesses); never skipped")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -83,7 +81,9 @@ def pytest_runtest_makereport(
         # reports it (and its reason, in the -ra summary) like any failure.
         skip = call.excinfo.value
         failure = pytest.fail.Exception(_message(str(skip)), pytrace=False)
-        call.excinfo = pytest.ExceptionInfo.from_exception(failure.with_traceback(skip.__traceback__))
+        call.excinfo = pytest.ExceptionInfo.from_exception(
+            failure.with_traceback(skip.__traceback__)
+        )
     report = yield
     if strict and report.skipped and not hasattr(report, "wasxfail"):
         # Any skip that reached the report another way (e.g. unittest's skipTest).

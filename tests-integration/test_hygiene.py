@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -23,12 +24,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
-# The layers of DESIGN.md, as import names; the fake workspaces below reuse them.
-OURS = [
-    "vm_core", "vm_ir", "vm_frontend_x86", "vm_frontend_arm", "vm_frontend_riscv",
-    "vm_engine_jit", "vm_aot", "vm_accel", "vm_devices", "vm_runtime", "vm_telemetry",
-    "vm_gpu", "vm_cli",
-]  # fmt: skip
+# Our import names, as the layering contracts list them; the fake packages reuse them.
+_CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+OURS: list[str] = _CONFIG["tool"]["importlinter"]["root_packages"]
 
 
 def _load_check_deps() -> ModuleType:
@@ -113,7 +111,10 @@ def test_check_deps_command_line(tmp_path: Path) -> None:
     _package(tmp_path, "vm-aot", [], "import vm_ir\n")
     bad = _run([sys.executable, script, tmp_path], cwd=tmp_path)
     assert bad.returncode == 1
-    assert bad.stdout.splitlines() == ["packages/vm-aot: imports vm_ir but does not declare vm-ir"]
+    assert bad.stdout.splitlines() == [
+        "packages/vm-aot: imports vm_ir but does not declare vm-ir",
+        "check_deps: 1 problem(s)",
+    ]
 
 
 def test_check_deps_accepts_a_correct_workspace(tmp_path: Path) -> None:
@@ -124,32 +125,44 @@ def test_check_deps_accepts_a_correct_workspace(tmp_path: Path) -> None:
     ("dist", "deps", "source", "expected"),
     [
         pytest.param(
-            "vm-runtime", ["vm-core"], "import vm_core\nimport vm_ir.types\n",
+            "vm-runtime",
+            ["vm-core"],
+            "import vm_core\nimport vm_ir.types\n",
             ["packages/vm-runtime: imports vm_ir but does not declare vm-ir"],
             id="undeclared-workspace-import",
         ),
         pytest.param(
-            "vm-runtime", ["vm-core", "vm-ir"], "from vm_core import Bus\n",
+            "vm-runtime",
+            ["vm-core", "vm-ir"],
+            "from vm_core import Bus\n",
             ["packages/vm-runtime: declares vm-ir but never imports vm_ir"],
             id="unused-workspace-dependency",
         ),
         pytest.param(
-            "vm-runtime", ["vm-runtime"], "import vm_runtime.machines\n",
+            "vm-runtime",
+            ["vm-runtime"],
+            "import vm_runtime.machines\n",
             ["packages/vm-runtime: declares itself (vm-runtime) as a dependency"],
             id="depends-on-itself",
         ),
         pytest.param(
-            "vm-runtime", [], "import pytest\n",
+            "vm-runtime",
+            [],
+            "import pytest\n",
             ["packages/vm-runtime: imports pytest but does not declare pytest"],
             id="undeclared-third-party-import",
         ),
         pytest.param(
-            "vm-runtime", ["Hypothesis>=6"], "import os\n",
+            "vm-runtime",
+            ["Hypothesis>=6"],
+            "import os\n",
             ["packages/vm-runtime: declares hypothesis but never imports it"],
             id="unused-third-party-dependency",
         ),
         pytest.param(
-            "vm-runtime", [], "import no_such_module_for_vm_tests\n",
+            "vm-runtime",
+            [],
+            "import no_such_module_for_vm_tests\n",
             [
                 "packages/vm-runtime: imports no_such_module_for_vm_tests, which is not the "
                 "standard library, not ours and not provided by any installed distribution "
@@ -182,14 +195,23 @@ def test_check_deps_keeps_vm_ir_standalone(tmp_path: Path) -> None:
 
 
 def test_check_deps_counts_optional_dependencies_as_declared(tmp_path: Path) -> None:
-    _package(_workspace(tmp_path), "vm-gpu", [], "try:\n    import pytest\nexcept ImportError:\n    pass\n")
+    _package(
+        _workspace(tmp_path),
+        "vm-gpu",
+        [],
+        "try:\n    import pytest\nexcept ImportError:\n    pass\n",
+    )
     pyproject = tmp_path / "packages" / "vm-gpu" / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text() + '\n[project.optional-dependencies]\ntest = ["pytest"]\n')
+    pyproject.write_text(
+        pyproject.read_text() + '\n[project.optional-dependencies]\ntest = ["pytest"]\n'
+    )
     assert check_deps.check(tmp_path) == []
 
 
 def test_check_deps_ignores_relative_imports_and_reports_syntax_errors(tmp_path: Path) -> None:
-    _package(_workspace(tmp_path), "vm-devices", [], "from .uart import Uart\nfrom . import virtio\n")
+    _package(
+        _workspace(tmp_path), "vm-devices", [], "from .uart import Uart\nfrom . import virtio\n"
+    )
     (tmp_path / "packages/vm-devices/src/vm_devices/broken.py").write_text("def (:\n")
     [problem] = check_deps.check(tmp_path)
     assert problem.startswith("packages/vm-devices: cannot parse src/vm_devices/broken.py: ")
@@ -212,7 +234,9 @@ def _fake_layers(root: Path, imports: dict[str, str]) -> Path:
     """
     for name in OURS:
         (root / name).mkdir()
-        (root / name / "__init__.py").write_text(f"import {imports[name]}\n" if name in imports else "")
+        (root / name / "__init__.py").write_text(
+            f"import {imports[name]}\n" if name in imports else ""
+        )
     config = root / "contracts.toml"
     shutil.copy(ROOT / "pyproject.toml", config)
     return config

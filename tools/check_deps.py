@@ -93,7 +93,9 @@ class _Package:
             try:
                 found = list(imported_modules(path.read_text(encoding="utf-8"), str(path)))
             except SyntaxError as error:
-                self.problems.append(f"{self.label}: cannot parse {where}: {error.msg} (line {error.lineno})")
+                self.problems.append(
+                    f"{self.label}: cannot parse {where}: {error.msg} (line {error.lineno})"
+                )
                 continue
             for module, line in found:
                 self.imports.setdefault(module, f"{where}:{line}")
@@ -102,6 +104,8 @@ class _Package:
 def check(root: Path) -> list[str]:
     """Return one line per dependency problem in the workspace at ``root``."""
     packages = [_Package(root, p) for p in sorted(root.glob("packages/*/pyproject.toml"))]
+    if not packages:
+        return [f"{root}: no packages/*/pyproject.toml (is this the repository root?)"]
     workspace = {p.import_name: p.dist for p in packages}
     module_dists = {
         module: {normalize(d) for d in dists}
@@ -172,7 +176,7 @@ def main(argv: list[str]) -> int:
     for line in problems:
         print(line)
     if problems:
-        print(f"check_deps: {len(problems)} problem(s)", file=sys.stderr)
+        print(f"check_deps: {len(problems)} problem(s)")
         return 1
     count = len(list(root.glob("packages/*/pyproject.toml")))
     print(f"check_deps: {count} packages declare exactly the packages they import")

@@ -429,10 +429,11 @@ def test_close_unmaps_ram() -> None:
     region.close()  # closing twice is harmless
 
 
-def test_close_refuses_while_views_are_alive() -> None:
+@pytest.mark.parametrize("make_view", [lambda v: v[0:16], memoryview], ids=["slice", "copy"])
+def test_close_refuses_while_views_are_alive(make_view: object) -> None:
     m = GuestMemory()
     region = m.add_ram(0, 0x1000)
-    window = region.view[0:16]
+    window = make_view(region.view)  # type: ignore[operator]
     with pytest.raises(BufferError, match="still alive"):
         region.close()
     window.release()

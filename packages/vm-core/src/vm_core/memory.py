@@ -123,11 +123,14 @@ class RamRegion(Region):
         """
         if self._mm.closed:
             return
-        self._view.release()
+        released = False
         try:
+            self._view.release()
+            released = True
             self._mm.close()
         except BufferError:
-            self._view = memoryview(self._mm)
+            if released:  # the map stays open, so it needs a usable view again
+                self._view = memoryview(self._mm)
             raise BufferError(
                 f"cannot unmap RAM region {self.name!r}: views of its bytes are still alive; "
                 "release them first"
@@ -315,8 +318,9 @@ class GuestMemory:
             if region is None:
                 raise UnmappedAccess(addr, length, access, fault_addr=cur)
             if not isinstance(region, RamRegion):
-                error = OutOfRangeAccess if scalar else MmioBulkAccess
-                raise error(addr, length, access, fault_addr=cur, region=region.name)
+                if scalar:
+                    raise OutOfRangeAccess(addr, length, access, fault_addr=cur, region=region.name)
+                raise MmioBulkAccess(addr, length, access, fault_addr=cur, region=region.name)
             if access == "write" and region.readonly:
                 raise PermissionFault(addr, length, access, fault_addr=cur, region=region.name)
             count = min(end, region.end) - cur
