@@ -1,0 +1,66 @@
+"""The `vm` command: global options, the command groups, and the error policy around them.
+
+``main()`` is the console script. It runs the typer app in non-standalone mode so that every
+exception comes back here, where ``errors.report`` turns it into one line and an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+
+import typer
+
+from vm_cli import errors, info, ir
+
+
+@dataclass
+class GlobalOptions:
+    """Options given before the command, shared with every command through ``ctx.obj``."""
+
+    debug: bool = False
+
+
+app = typer.Typer(
+    name="vm",
+    help="A multi-architecture virtual machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(ir.app, name="ir")
+app.command("info")(info.info)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"vm {version('vm-cli')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of a failure."),
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    ctx.ensure_object(GlobalOptions).debug = debug
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); give its exit code."""
+    options = GlobalOptions()
+    try:
+        code = app(args=argv, prog_name="vm", obj=options, standalone_mode=False)
+    except (Exception, KeyboardInterrupt) as error:
+        return errors.report(error, options.debug)
+    return code if isinstance(code, int) else errors.EXIT_OK
+
+
+def main() -> None:
+    sys.exit(run())
