@@ -179,7 +179,13 @@ def evaluate(module: Module, func: Function | str, args: Iterable[int] = (), *,
                 t = type_variable(op, inst.type, inst.args)
                 vals = [env[a] for a in inst.args]
                 rt = inst.result.type if inst.result is not None else t
-                env[inst.result] = sem(rt or t, vals, inst.imms, [a.type for a in inst.args])  # type: ignore[index, arg-type]
+                try:
+                    env[inst.result] = sem(rt or t, vals, inst.imms,  # type: ignore[index, arg-type]
+                                           [a.type for a in inst.args])
+                except UndefinedBehavior as ub:
+                    where = f"{module.filename}:{inst.loc}: " if inst.loc is not None else ""
+                    raise UndefinedBehavior(f"{where}in @{fn.name}, {block.name}: `{inst}`: {ub}"
+                                            ) from None
                 continue
             if name == "get":
                 env[inst.result] = state[inst.imms["field"]]  # type: ignore[index, arg-type]
@@ -221,7 +227,7 @@ def evaluate(module: Module, func: Function | str, args: Iterable[int] = (), *,
 
 def _memory_op(inst, env: dict[Value, int], memory: Memory | None) -> None:
     if memory is None:
-        raise EvaluationError(f"{inst.op.name} needs memory: pass memory=")
+        raise EvaluationError(f"{inst.op.name} needs guest memory, and none was given")
     name = inst.op.name
     if name == "store":
         vtype: Type = inst.args[0].type
@@ -239,8 +245,8 @@ def _memory_op(inst, env: dict[Value, int], memory: Memory | None) -> None:
     if name == "load":
         value = memory.load(addr, size)
         if flags.sext:
-            value = to_signed(value, size * 8) & vtype.mask
-        env[inst.result] = value
+            value = to_signed(value, size * 8)
+        env[inst.result] = value & vtype.mask  # i1 occupies a byte: keep its low bit
     elif name == "store":
         memory.store(addr, size, env[inst.args[0]] & ((1 << (8 * size)) - 1))
     elif name == "atomic_rmw":
@@ -267,7 +273,7 @@ def _call(inst, env: dict[Value, int], ctx: HelperContext,
     name = str(inst.imms["helper"])
     impl = (helpers or {}).get(name)
     if impl is None:
-        raise EvaluationError(f"no implementation given for helper @{name} (pass helpers=)")
+        raise EvaluationError(f"helper @{name} has no implementation here")
     try:
         result = impl(ctx, *[env[a] for a in inst.args])
     except GuestTrap as trap:
