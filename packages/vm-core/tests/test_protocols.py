@@ -71,6 +71,7 @@ class StubFrontend:
     state_layout = None
     syscall_abi = SyscallAbi(number="a7", args=("a0", "a1"), result="a0")
     gdb_target_xml = "<target/>"
+    helpers: Mapping[str, Any] = {}
 
     def reset_state(self) -> Any:
         return {}

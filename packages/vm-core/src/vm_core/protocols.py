@@ -88,6 +88,24 @@ class SyscallAbi:
     result: str
 
 
+@dataclass(frozen=True)
+class LiftedBlock:
+    """A translation block: guest code at `pc` lifted to one vm-ir function.
+
+    `func` is a vm-ir ``Function`` taking no arguments that ends in ``exit`` (the next
+    guest pc) or ``trap``; `module` is the vm-ir ``Module`` holding it, its state layout
+    and the helpers it calls. `length` is the number of guest code bytes it covers and
+    `insns` the number of guest instructions. Before any op that may trap, the lifted code
+    has written the pc of the guest instruction it belongs to, so a trap is precise.
+    """
+
+    pc: int
+    length: int
+    insns: int
+    func: Any
+    module: Any
+
+
 @runtime_checkable
 class Frontend(Protocol):
     """One guest ISA: decode, lift to vm-ir, disassemble, describe the state.
@@ -125,10 +143,16 @@ class Frontend(Protocol):
         """Decode the instruction at `pc`; the result knows its length in bytes."""
         ...
 
-    def lift(self, mem: GuestMemory, pc: int, *, max_insns: int = 64) -> Any:
+    @property
+    def helpers(self) -> Mapping[str, Any]:
+        """Implementations of the helpers its lifted code calls: ``fn(ctx, *args)``, where
+        ``ctx.state[field]`` reads and writes guest state and ``ctx.memory`` is the memory."""
+        ...
+
+    def lift(self, mem: GuestMemory, pc: int, *, max_insns: int = 64) -> LiftedBlock:
         """Lift the translation block starting at `pc` into a vm-ir function.
 
-        The block ends at the first control transfer, trap or after `max_insns`.
+        The block ends at the first control transfer, trap, page end or after `max_insns`.
         """
         ...
 

@@ -1,0 +1,201 @@
+"""Memory syscalls: brk, mmap, munmap, mprotect, mremap, madvise, msync, mincore, mlock."""
+
+from __future__ import annotations
+
+import os
+
+from ..memory import PAGE_MASK, PROT_EXEC, PROT_READ, PROT_WRITE, page_align_up
+from . import Errno, syscall
+
+ENOMEM, EINVAL, EBADF, EACCES, EEXIST = 12, 22, 9, 13, 17
+MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
+MAP_FIXED_NOREPLACE = 0x100000
+MAP_TYPE = 0x0F
+MREMAP_MAYMOVE, MREMAP_FIXED = 1, 2
+
+
+@syscall("brk", "hex", ret="hex")
+def sys_brk(p, t, addr: int) -> int:
+    if addr == 0 or addr < p.brk_start:
+        return p.brk
+    old_top = page_align_up(p.brk)
+    new_top = page_align_up(addr)
+    if new_top > old_top:
+        if not p.mem.is_free(old_top, new_top - old_top):
+            return p.brk
+        p.mem.map(old_top, new_top - old_top, PROT_READ | PROT_WRITE, "[heap]")
+    elif new_top < old_top:
+        p.mem.unmap(new_top, old_top - new_top)
+    p.brk = addr
+    return p.brk
+
+
+def _place(p, addr: int, length: int, flags: int) -> int:
+    if flags & MAP_FIXED:
+        if addr & PAGE_MASK:
+            raise Errno(EINVAL)
+        if addr + length > p.mem.size:
+            raise Errno(ENOMEM)
+        return addr
+    if flags & MAP_FIXED_NOREPLACE:
+        if addr & PAGE_MASK:
+            raise Errno(EINVAL)
+        if not p.mem.is_free(addr, length):
+            raise Errno(EEXIST)
+        return addr
+    if addr and not addr & PAGE_MASK and addr + length <= p.arch.mmap_top and p.mem.is_free(
+            addr, length):
+        return addr  # the hint is free: use it
+    where = p.mem.find_free(length, p.arch.mmap_top, above=max(p.brk_start, 0x10000))
+    if where is None:
+        raise Errno(ENOMEM)
+    return where
+
+
+@syscall("mmap", "hex", "size", "prot", "mmap_flags", "fd", "hex", ret="hex")
+def sys_mmap(p, t, addr: int, length: int, prot: int, flags: int, fd: int, offset: int) -> int:
+    if length == 0 or offset & PAGE_MASK:
+        raise Errno(EINVAL)
+    if flags & MAP_TYPE not in (MAP_SHARED, MAP_PRIVATE, 0x03):
+        raise Errno(EINVAL)
+    length = page_align_up(length)
+    if length > p.mem.size:
+        raise Errno(ENOMEM)
+    fd = fd if fd < 1 << 31 else fd - (1 << 32)
+    data = b""
+    if not flags & MAP_ANONYMOUS:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            raise Errno(EBADF) from None
+        import stat as _stat
+
+        if _stat.S_ISDIR(st.st_mode):
+            raise Errno(19)  # ENODEV
+        try:
+            data = os.pread(fd, length, offset)
+        except OSError as e:
+            raise Errno(e.errno or EACCES) from None
+        if flags & MAP_TYPE == MAP_SHARED and prot & PROT_WRITE:
+            mode = _fd_access(fd)
+            if mode != os.O_RDWR:
+                raise Errno(EACCES)
+    where = _place(p, addr, length, flags)
+    p.mem.map(where, length, prot & (PROT_READ | PROT_WRITE | PROT_EXEC),
+              _mapping_name(fd) if not flags & MAP_ANONYMOUS else "")
+    if data:
+        p.mem.write_unchecked(where, data)
+    return where
+
+
+def _fd_access(fd: int) -> int:
+    import fcntl
+
+    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+
+
+def _mapping_name(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
+@syscall("munmap", "hex", "size")
+def sys_munmap(p, t, addr: int, length: int) -> int:
+    if addr & PAGE_MASK or length == 0:
+        raise Errno(EINVAL)
+    length = page_align_up(length)
+    if addr + length > p.mem.size:
+        raise Errno(EINVAL)
+    p.mem.unmap(addr, length)
+    return 0
+
+
+@syscall("mprotect", "hex", "size", "prot")
+def sys_mprotect(p, t, addr: int, length: int, prot: int) -> int:
+    if addr & PAGE_MASK:
+        raise Errno(EINVAL)
+    length = page_align_up(length)
+    if length == 0:
+        return 0
+    if addr + length > p.mem.size or not p.mem.protect(addr, length,
+                                                        prot & (PROT_READ | PROT_WRITE | PROT_EXEC)):
+        raise Errno(ENOMEM)
+    return 0
+
+
+@syscall("mremap", "hex", "size", "size", "int", "hex", ret="hex")
+def sys_mremap(p, t, old: int, old_size: int, new_size: int, flags: int, new_addr: int) -> int:
+    if old & PAGE_MASK or new_size == 0:
+        raise Errno(EINVAL)
+    old_size = page_align_up(old_size)
+    new_size = page_align_up(new_size)
+    mem = p.mem
+    if not mem.is_mapped(old, max(old_size, 1)):
+        raise Errno(14)  # EFAULT
+    prot = mem.prot_at(old)
+    if flags & MREMAP_FIXED:
+        if not flags & MREMAP_MAYMOVE or new_addr & PAGE_MASK:
+            raise Errno(EINVAL)
+        return _move(p, old, old_size, new_size, new_addr, prot)
+    if new_size <= old_size:
+        if new_size < old_size:
+            mem.unmap(old + new_size, old_size - new_size)
+        return old
+    if old + new_size <= p.arch.mmap_top and mem.is_free(old + old_size, new_size - old_size):
+        mem.map(old + old_size, new_size - old_size, prot)
+        return old
+    if not flags & MREMAP_MAYMOVE:
+        raise Errno(ENOMEM)
+    where = mem.find_free(new_size, p.arch.mmap_top, above=max(p.brk_start, 0x10000))
+    if where is None:
+        raise Errno(ENOMEM)
+    return _move(p, old, old_size, new_size, where, prot)
+
+
+def _move(p, old: int, old_size: int, new_size: int, new: int, prot: int) -> int:
+    mem = p.mem
+    keep = min(old_size, new_size)
+    data = bytes(mem.mm[old:old + keep])
+    mem.unmap(old, old_size)
+    mem.map(new, new_size, prot)
+    mem.write_unchecked(new, data)
+    return new
+
+
+@syscall("madvise", "hex", "size", "int")
+def sys_madvise(p, t, addr: int, length: int, advice: int) -> int:
+    if addr & PAGE_MASK:
+        raise Errno(EINVAL)
+    if advice == 4 and length:  # MADV_DONTNEED: private anonymous pages read as zero again
+        length = page_align_up(length)
+        if p.mem.is_mapped(addr, length):
+            p.mem.zero(addr, length)
+    return 0
+
+
+@syscall("msync", "hex", "size", "int")
+def sys_msync(p, t, addr: int, length: int, flags: int) -> int:
+    return 0
+
+
+@syscall("mlock", "hex", "size")
+def sys_mlock(p, t, addr: int, length: int) -> int:
+    return 0
+
+
+@syscall("munlock", "hex", "size")
+def sys_munlock(p, t, addr: int, length: int) -> int:
+    return 0
+
+
+@syscall("mincore", "hex", "size", "ptr")
+def sys_mincore(p, t, addr: int, length: int, vec: int) -> int:
+    if addr & PAGE_MASK:
+        raise Errno(EINVAL)
+    pages = page_align_up(length) >> 12
+    if not p.mem.is_mapped(addr, max(length, 1)):
+        raise Errno(ENOMEM)
+    p.mem.write(vec, b"\x01" * pages)
+    return 0
