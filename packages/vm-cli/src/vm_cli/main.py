@@ -14,6 +14,7 @@ from importlib.metadata import version
 import typer
 
 from vm_cli import errors, info, ir
+from vm_cli import run as run_command
 
 
 @dataclass
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(ir.app, name="ir")
 app.command("info")(info.info)
+app.command("run", context_settings=run_command.CONTEXT)(run_command.run)
 
 
 def _print_version(value: bool) -> None:

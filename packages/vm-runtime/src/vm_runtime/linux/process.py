@@ -234,6 +234,11 @@ class Process:
                 result = -12
             except _guest_memory_errors():
                 result = -14
+            except (ProcessExit, ThreadExit, KilledBySignal):
+                raise
+            except Exception as exc:  # a bug of ours: loud, but the guest goes on
+                self.write_stderr(f"vm: internal error in syscall {name}: {exc!r}\n")
+                result = -38
             if self.options.strace:
                 from .strace import format_call
 

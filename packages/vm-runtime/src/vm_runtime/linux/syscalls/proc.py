@@ -227,8 +227,9 @@ def sys_sysinfo(p, t, addr: int) -> int:
     pages = os.sysconf("SC_PHYS_PAGES")
     avail = os.sysconf("SC_AVPHYS_PAGES")
     page = os.sysconf("SC_PAGE_SIZE")
-    data = struct.pack("<q3QQQQQQHxxxxxxQQI", uptime, *load, pages * page, avail * page, 0, 0, 0,
-                       0, len(os.listdir("/proc")) & 0xFFFF, 0, 0, 1)
+    procs = sum(1 for d in os.listdir("/proc") if d.isdigit()) & 0xFFFF
+    data = struct.pack("<q3Q6QHH4xQQI", uptime, *load, pages * page, avail * page, 0, 0, 0, 0,
+                       procs, 0, 0, 0, 1)
     p.mem.write(addr, data.ljust(112, b"\0"))
     return 0
 

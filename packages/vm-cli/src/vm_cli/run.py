@@ -1,0 +1,42 @@
+"""``vm run PROGRAM [ARGS]...``: run a Linux program of another architecture (qemu-user's job).
+
+The architecture comes from the ELF header. The guest's stdin, stdout and stderr are the
+command's; its exit status is the command's; a guest killed by a signal kills ``vm`` with the
+same signal after one line on stderr (as the kernel would report it).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import typer
+
+from vm_runtime.linux import Options, run_program
+
+
+class EngineChoice(str, enum.Enum):
+    interp = "interp"
+    jit = "jit"
+    auto = "auto"
+
+
+def run(
+    ctx: typer.Context,
+    program: str = typer.Argument(..., help="The guest program (a static Linux ELF)."),
+    engine: EngineChoice = typer.Option(EngineChoice.auto, "--engine",
+                                        help="Execution engine."),
+    stats: bool = typer.Option(False, "--stats", help="Print execution statistics at exit."),
+    trace: bool = typer.Option(False, "--trace", help="Print each translated block."),
+    strace: bool = typer.Option(False, "--strace", help="Print each syscall, as strace does."),
+) -> None:
+    """Run PROGRAM with ARGS under user-mode emulation."""
+    if engine is EngineChoice.jit:
+        raise typer.BadParameter("the JIT tier does not exist yet (issue 4): use --engine interp",
+                                 param_hint="--engine")
+    options = Options(engine=engine.value, strace=strace, trace=trace, stats=stats)
+    status = run_program(program, [program, *ctx.args], options=options)
+    raise typer.Exit(status)
+
+
+CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True,
+           "allow_interspersed_args": False}
