@@ -86,7 +86,7 @@ def _divisor(y: int) -> None:
 
 
 def _signed_overflow(x: int, y: int, t: Type) -> None:
-    if _s(x, t) == -(1 << (t.bits - 1)) and _s(y, t) == -1 and t.bits > 1:
+    if _s(x, t) == -(1 << (t.bits - 1)) and _s(y, t) == -1:
         raise UndefinedBehavior("signed division overflow (minimum / -1)")
 
 

@@ -78,6 +78,11 @@ def _type_class_ok(t: Type, cls: str) -> bool:
     raise AssertionError(cls)
 
 
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: "an int type", "a float type"."""
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
 def _constraint_ok(t: Type, constraint: str, tvar: Type | None) -> str | None:
     """None when ``t`` satisfies ``constraint``, else what was expected."""
     if constraint == "T":
@@ -85,7 +90,7 @@ def _constraint_ok(t: Type, constraint: str, tvar: Type | None) -> str | None:
     if constraint == "addr":
         return None if t.is_int and t.bits in (32, 64) else "i32 or i64 (an address)"
     if constraint in ("int", "float", "any"):
-        return None if _type_class_ok(t, constraint) else f"an {constraint} type"
+        return None if _type_class_ok(t, constraint) else _a(f"{constraint} type")
     return None if t.name == constraint else constraint
 
 
@@ -216,7 +221,7 @@ class _FunctionVerifier:
         tvar = type_variable(op, inst.type, inst.args)
         if tvar is not None and not _type_class_ok(tvar, op.typevar):
             what = "an integer type of 16 bits or more" if op.typevar == "int_multibyte" \
-                else f"an {op.typevar} type"
+                else _a(f"{op.typevar} type")
             err(f"type {tvar} is not {what}")
         for i, (constraint, arg) in enumerate(zip(fixed, inst.args, strict=False)):
             expected = _constraint_ok(arg.type, constraint, tvar)
