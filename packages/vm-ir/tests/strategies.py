@@ -11,6 +11,12 @@ parameters, and instructions drawn from the op table; each block ends in ``ret``
 masked offset, so they stay inside ``MEMORY_SIZE`` bytes of ``FlatMemory`` except where a
 fault or a misaligned access is drawn on purpose.
 
+Values are picked so that most results feed later ops, and most blocks end by storing the
+results nothing used into memory no other op touches ("sinks"), so that a pass that changes
+what a function computes changes its final memory. A function draws its ops from one of the
+``PROFILES``: "mixed", "state" (state accesses around calls and ops that may trap, for
+``forward``) or "arith" (arithmetic on constants, for ``constfold``).
+
 The generator reads the op table: an op of ``GENERIC_OPS`` is made from its ``OpDef`` alone
 (its type variable class, conversion rule, operand constraints and condition lists); the ops
 of ``SPECIAL_OPS`` have a recipe of their own. Importing this module fails for an op of
@@ -130,9 +136,9 @@ STATE_PATTERN = "<state pattern>"
 PROFILES: dict[str, tuple[str, ...]] = {
     "mixed": (*sorted(GENERIC_OPS), *sorted(SPECIAL_OPS),
               *9 * ["get", "set"], *3 * ["load", "store", "call", STATE_PATTERN], "iconst"),
-    "state": (*4 * ["get", "set"], *8 * [STATE_PATTERN], *3 * ["load", "store", "call"], "atomic_rmw",
-              "cmpxchg", "fence", "iconst", "iconst", "add", "xor", "udiv", "copy", "select",
-              "icmp"),
+    "state": (*4 * ["get", "set"], *8 * [STATE_PATTERN], *3 * ["load", "store", "call"],
+              "atomic_rmw", "cmpxchg", "fence", "iconst", "iconst", "add", "xor", "udiv", "copy",
+              "select", "icmp"),
     "arith": (*sorted(GENERIC_OPS), "udiv", "sdiv", "urem", "srem",
               *6 * ["iconst"], *3 * ["fconst"]),
 }

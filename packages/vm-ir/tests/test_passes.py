@@ -132,6 +132,7 @@ def test_constfold_applies_integer_identities():
             v4 = iconst.i32 1
             v5 = iconst.i32 -1
             v6 = iconst.i32 32
+            v7 = iconst.i32 8
             v10 = add v0, v3
             v11 = add v3, v0
             v12 = sub v0, v3
@@ -150,6 +151,7 @@ def test_constfold_applies_integer_identities():
             v25 = udiv v0, v4
             v26 = sub v3, v0
             v27 = shl v0, v4
+            v28 = lshr v1, v7
             ret v27
         }
         """
@@ -160,6 +162,7 @@ def test_constfold_applies_integer_identities():
             v4 = iconst.i32 1
             v5 = iconst.i32 -1
             v6 = iconst.i32 32
+            v7 = iconst.i32 8
             v10 = copy v0
             v11 = copy v0
             v12 = copy v0
@@ -178,6 +181,7 @@ def test_constfold_applies_integer_identities():
             v25 = copy v0
             v26 = sub v3, v0
             v27 = shl v0, v4
+            v28 = lshr v1, v7
             ret v27
         }
         """)
@@ -206,6 +210,31 @@ def test_constfold_simplifies_select():
             v7 = copy v1
             v8 = select v2, v0, v1
             ret v5, v6, v7, v8
+        }
+        """)
+
+
+def test_constfold_simplifies_a_v128_select_but_makes_no_v128_constant():
+    before = """\
+        func @f(v128, i128) -> v128, v128 {
+        block0(v0: v128, v1: i128):
+            v2 = iconst.i1 0
+            v3 = select v2, v0, v0
+            v4 = iconst.i128 5
+            v5 = bitcast.v128 v4
+            v6 = select v2, v5, v0
+            ret v3, v6
+        }
+        """
+    assert apply([constfold.run], before) == same("""\
+        func @f(v128, i128) -> v128, v128 {
+        block0(v0: v128, v1: i128):
+            v2 = iconst.i1 0
+            v3 = copy v0
+            v4 = iconst.i128 5
+            v5 = bitcast.v128 v4
+            v6 = copy v0
+            ret v3, v6
         }
         """)
 
