@@ -50,6 +50,12 @@ CASES: dict[str, tuple[list[str], dict[str, str] | None]] = {
     "fork_exec_pipe": ([], {}),  # {}: guestlib.exec_env, filled in at run time
     "recursion": ([], None),
     "bench_cpu": (["2"], None),
+    "sig_host": ([], None),
+    "alarm_timer": ([], None),
+    "threads_signals": ([], None),
+    "sa_restart": ([], None),
+    "exec_state": (["{tmp}"], {}),
+    "futex_ops": ([], None),
 }
 
 # Output that pins each guest to known answers (beyond its own CHECKs).
@@ -90,6 +96,12 @@ KNOWN: dict[str, list[str]] = {
     ],
     "recursion": ["frames counted: 100000, stack grows down: yes"],
     "bench_cpu": ["bench_cpu on riscv64: 2 iterations, checksum a049d96320c95d00"],
+    "sig_host": ["  kill(0, SIGUSR1): (caught once, killed) = 11 exited 11"],
+    "alarm_timer": ["alarm(10) then alarm(0) answers 10"],
+    "threads_signals": ["  main pthread_exit, worker ends last            exited 0"],
+    "sa_restart": ["  read, handler with SA_RESTART:           1 (the byte), handler ran 1"],
+    "exec_state": ["  [exec'd] SIGUSR1 blocked: yes, SIGUSR2: SIG_IGN, SIGTERM: SIG_DFL"],
+    "futex_ops": ["  cmp_requeue wake 1 move 2: answered 3"],
 }
 
 

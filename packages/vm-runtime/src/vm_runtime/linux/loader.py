@@ -109,16 +109,18 @@ def _parse(path: str, data: bytes) -> ElfInfo:
     if header["e_phoff"] + header["e_phnum"] * 56 > len(data):
         raise LoadError(path, "truncated ELF file (program headers past the end)")
     segments = []
+    phoff = header["e_phoff"]
     for i in range(header["e_phnum"]):
-        ph = elf.get_segment(i).header
-        ptype = ph["p_type"]
-        if ptype in ("PT_INTERP", PT_INTERP):
+        # read the program headers directly: pyelftools' segment objects parse what the
+        # loader does not need (a PT_DYNAMIC looks for section headers) and fail on it
+        ptype, flags, offset, vaddr, _paddr, filesz, memsz, _align = _PHDR.unpack_from(
+            data, phoff + i * _PHDR.size)
+        if ptype == PT_INTERP:
             raise LoadError(path, "dynamically linked programs are not supported yet",
                             "link the program with -static (or -static-pie)")
-        if ptype in ("PT_LOAD", PT_LOAD):
-            seg = Segment(ph["p_vaddr"], ph["p_memsz"], ph["p_offset"], ph["p_filesz"],
-                          ph["p_flags"])
-            if seg.filesz > seg.memsz or seg.offset + seg.filesz > len(data):
+        if ptype == PT_LOAD:
+            seg = Segment(vaddr, memsz, offset, filesz, flags)
+            if seg.filesz > seg.memsz or (seg.filesz and seg.offset + seg.filesz > len(data)):
                 raise LoadError(path, "truncated or corrupt ELF file (a segment lies past the "
                                       "end of the file)")
             if (seg.vaddr - seg.offset) & PAGE_MASK:
@@ -129,6 +131,8 @@ def _parse(path: str, data: bytes) -> ElfInfo:
     return ElfInfo(path, arch, machine, etype == "ET_DYN", header["e_entry"], header["e_phoff"],
                    header["e_phentsize"], header["e_phnum"], tuple(segments), data)
 
+
+_PHDR = struct.Struct("<IIQQQQQQ")  # Elf64_Phdr, little-endian
 
 _EM_CODES = {"EM_RISCV": 0xF3, "EM_AARCH64": 0xB7, "EM_X86_64": 0x3E, "EM_386": 0x03,
              "EM_ARM": 0x28}
@@ -151,23 +155,27 @@ def _prot(flags: int) -> int:
             | (PROT_EXEC if flags & PF_X else 0))
 
 
-def load_elf(info: ElfInfo, mem: AddressSpace, pie_base: int) -> LoadedProgram:
-    """Map the program's segments (at ``pie_base`` for static-pie) and give its layout."""
+TOP_RESERVE_SHIFT = 6
+"""The top 1/64 of the guest address space is the stack's and mmap's (``load_elf``'s default
+``top``): a program reaching into it is refused, as Linux refuses one overlapping its stack."""
+
+
+def load_elf(info: ElfInfo, mem: AddressSpace, pie_base: int, *,
+             top: int | None = None) -> LoadedProgram:
+    """Map the program's segments (at ``pie_base`` for static-pie) and give its layout.
+
+    The segments must lie in [0x1000, ``top``) (default: the address space less its top
+    1/64, `TOP_RESERVE_SHIFT`); a page two segments share gets both permissions."""
     bias = pie_base if info.is_pie else 0
+    if top is None:
+        top = mem.size - (mem.size >> TOP_RESERVE_SHIFT)
     lo = min(s.vaddr for s in info.segments) & ~PAGE_MASK
     hi = max(s.vaddr + s.memsz for s in info.segments)
-    if bias + hi > mem.size or bias + lo < 0x1000:
+    if bias + hi > top or bias + lo < 0x1000:
         raise LoadError(info.path, f"segments at {bias + lo:#x}..{bias + hi:#x} do not fit the "
-                                   f"guest address space")
-    # map every page first (a page two segments share gets both permissions), then copy
-    pages: dict[int, int] = {}
-    for s in info.segments:
-        start = (bias + s.vaddr) & ~PAGE_MASK
-        end = page_align_up(bias + s.vaddr + s.memsz)
-        for page in range(start, end, 0x1000):
-            pages[page] = pages.get(page, 0) | _prot(s.flags)
-    for page, prot in sorted(pages.items()):
-        mem.map(page, 0x1000, prot, info.path)
+                                   f"guest address space (0x1000..{top:#x})")
+    for start, end, prot in _page_ranges(info.segments, bias):
+        mem.map(start, end - start, prot, info.path)
     for s in info.segments:
         if s.filesz:
             mem.write_unchecked(bias + s.vaddr, info.data[s.offset:s.offset + s.filesz])
@@ -175,9 +183,45 @@ def load_elf(info: ElfInfo, mem: AddressSpace, pie_base: int) -> LoadedProgram:
     for s in info.segments:  # the program headers as loaded (AT_PHDR)
         if s.offset <= info.phoff < s.offset + s.filesz:
             phdr = bias + s.vaddr + (info.phoff - s.offset)
-    return LoadedProgram(entry=bias + info.entry, load_bias=bias, phdr=phdr, phnum=info.phnum,
-                         phent=info.phentsize, brk=page_align_up(bias + hi), lowest=bias + lo,
-                         highest=bias + hi)
+    return LoadedProgram(entry=(bias + info.entry) & 0xFFFFFFFFFFFFFFFF, load_bias=bias,
+                         phdr=phdr, phnum=info.phnum, phent=info.phentsize,
+                         brk=page_align_up(bias + hi), lowest=bias + lo, highest=bias + hi)
+
+
+def _page_ranges(segments: tuple[Segment, ...], bias: int) -> list[tuple[int, int, int]]:
+    """The page ranges the segments cover, each with the union of the permissions of the
+    segments on it: (start, end, prot), in address order. A sweep over the segments' ends, so
+    that a huge segment or many of them cost no more than a few."""
+    events: list[tuple[int, int, int]] = []  # (page address, +1/-1, prot)
+    for s in segments:
+        if not s.memsz:
+            continue
+        start = (bias + s.vaddr) & ~PAGE_MASK
+        end = page_align_up(bias + s.vaddr + s.memsz)
+        prot = _prot(s.flags)
+        events += [(start, 1, prot), (end, -1, prot)]
+    events.sort()
+    active = [0] * 8  # how many segments with each prot cover the current page
+    ranges: list[tuple[int, int, int]] = []
+    i = 0
+    while i < len(events):
+        addr = events[i][0]
+        while i < len(events) and events[i][0] == addr:
+            active[events[i][2]] += events[i][1]
+            i += 1
+        if i == len(events):
+            break
+        covered = [p for p in range(8) if active[p]]
+        if covered:
+            prot = 0
+            for p in covered:
+                prot |= p
+            nxt = events[i][0]
+            if ranges and ranges[-1][1] == addr and ranges[-1][2] == prot:
+                ranges[-1] = (ranges[-1][0], nxt, prot)
+            else:
+                ranges.append((addr, nxt, prot))
+    return ranges
 
 
 def build_stack(mem: AddressSpace, top: int, argv: list[bytes], envp: list[bytes],

@@ -14,8 +14,10 @@ from __future__ import annotations
 import ctypes
 import mmap
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from vm_core import PermissionFault, UnmappedAccess
 
@@ -61,6 +63,7 @@ class AddressSpace:
         self.names: dict[int, str] = {}  # first page of a mapping -> its name, for maps
         #: called with (addr, length) before a store lands on a page with translated code
         self.on_code_write: Callable[[int, int], None] | None = None
+        self._direct: dict[str, Any] | None = None
 
     # -- the map ---------------------------------------------------------------------------------
     def is_free(self, addr: int, length: int) -> bool:
@@ -168,6 +171,27 @@ class AddressSpace:
             self.perms[p] |= CODE
 
     # -- guest accesses (the engines' hot path) ----------------------------------------------------
+    def direct_access(self) -> dict[str, Any] | None:
+        """What an engine needs to access guest memory inline, without calling ``load`` and
+        ``store``: the permission byte of each page (``perms``), typed little-endian views of
+        all the bytes (``views["u64"][a >> 3]`` is the aligned 8-byte word at ``a``; also
+        u8/u16/u32 and signed s8..s64), and the bits to test. A load of page ``p`` may go
+        direct when ``perms[p] & read``; a store when ``perms[p] & write_mask == write_ok``
+        (a page with translated code fails this, so its stores still come here and
+        invalidate). Anything else (unaligned, refused, beyond ``perms``) must call
+        ``load``/``store``, which fault exactly. None on a big-endian host."""
+        if sys.byteorder != "little":
+            return None
+        if self._direct is None:
+            raw = memoryview(self.mm)
+            views = {f"{kind}{8 * size}": raw.cast(code.upper() if kind == "u" else code)
+                     for size, code in ((1, "b"), (2, "h"), (4, "i"), (8, "q"))
+                     for kind in ("u", "s")}
+            self._direct = {"perms": self.perms, "views": views, "read": PROT_READ,
+                            "write_mask": PROT_WRITE | CODE, "write_ok": PROT_WRITE,
+                            "page_shift": PAGE_SHIFT}
+        return self._direct
+
     def _fault(self, addr: int, size: int, access: str, need: int) -> Exception:
         for a in range(addr, addr + size):
             page = a >> PAGE_SHIFT
@@ -265,6 +289,10 @@ class AddressSpace:
         raise ValueError("string too long")
 
     def close(self) -> None:
+        if self._direct is not None:
+            for view in self._direct["views"].values():
+                view.release()
+            self._direct = None
         self.mm.close()
 
 

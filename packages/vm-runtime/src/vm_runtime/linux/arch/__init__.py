@@ -52,12 +52,27 @@ class LinuxArch:
     set_sp: Callable[[Any], int]
     set_tls: Callable[[Any, int], None]
     set_return_value: Callable[[Any, int], None]
-    #: signal frames: (process, thread, signo, siginfo bytes, handler, flags, restorer)
+    #: signal frames. ``setup_frame(mem, state, signo, siginfo, handler, restorer, sigmask,
+    #: uc_stack, sp)`` writes the kernel's rt_sigframe below ``sp`` (siginfo: 128 bytes;
+    #: uc_stack: (ss_sp, ss_flags, ss_size)) and enters the handler; it writes memory before
+    #: it changes any register, and a guest memory error means the frame could not be written.
+    #: ``restore_frame(mem, state)`` is rt_sigreturn: it restores the registers from the frame
+    #: at the stack pointer and gives (sigmask, uc_stack); it raises on a bad frame.
     setup_frame: Callable[..., None]
-    restore_frame: Callable[..., None]
+    restore_frame: Callable[..., tuple[int, tuple[int, int, int]]]
     #: code of the sigreturn trampoline the kernel would provide (the vDSO's)
     sigreturn_code: bytes
     uname_machine: str
+    #: struct sigaction has sa_restorer, and a handler with SA_RESTORER returns through it
+    #: (aarch64, x86_64); without it (riscv64) handlers return through the vDSO trampoline
+    has_sa_restorer: bool = True
+    #: bytes the signal frame takes below the stack pointer (the kernel's frame size)
+    sigframe_size: int = 1024
+    #: ``rewind_syscall(state, nr, arg0)``: make the syscall instruction just executed run
+    #: again as syscall ``nr`` with first argument ``arg0`` (the kernel's syscall restart);
+    #: None: pc back by ``syscall_insn_size``, the number register kept, arg0 written back
+    #: through ``set_syscall_result`` (right where the result register is the first argument)
+    rewind_syscall: Callable[[Any, int, int], None] | None = None
 
 
 def arch_named(name: str) -> LinuxArch:

@@ -40,6 +40,9 @@ def sys_exit_group(p, t, status: int) -> int:
 
 
 def _thread_cleanup(p, t: Thread) -> None:
+    """What the kernel does for an exiting thread (mm_release): the robust futex list, then
+    *clear_child_tid = 0 and a futex wake on it (pthread_join waits on that)."""
+    _exit_robust_list(p, t)
     if t.clear_child_tid:
         try:
             p.mem.write(t.clear_child_tid, b"\0\0\0\0")
@@ -48,6 +51,46 @@ def _thread_cleanup(p, t: Thread) -> None:
             pass
     with p.lock:
         p.threads.pop(t.tid, None)
+        with p.siglock:  # its pending process-wide signals are for the others now
+            if p.shared_pending.bits:
+                p.wake_all()
+
+
+FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
+ROBUST_LIST_LIMIT = 2048
+
+
+def _exit_robust_list(p, t: Thread) -> None:
+    """kernel/futex/core.c exit_robust_list: each robust mutex the thread holds is marked
+    FUTEX_OWNER_DIED and one waiter woken."""
+    head = t.robust_list
+    if not head:
+        return
+    try:
+        entry, offset, pending = struct.unpack("<QqQ", p.mem.read(head, 24))
+        entry &= ~1
+        pending &= ~1
+        for _ in range(ROBUST_LIST_LIMIT):
+            if entry == head:
+                break
+            following = struct.unpack("<Q", p.mem.read(entry, 8))[0] & ~1
+            if entry != pending:
+                _futex_death(p, (entry + offset) & M64, t.tid)
+            entry = following
+        if pending:
+            _futex_death(p, (pending + offset) & M64, t.tid)
+    except Exception:
+        pass
+
+
+def _futex_death(p, addr: int, tid: int) -> None:
+    with p.futex_lock:
+        value = struct.unpack("<I", p.mem.read(addr, 4))[0]
+        if value & FUTEX_TID_MASK != tid:
+            return
+        p.mem.write(addr, struct.pack("<I", (value & FUTEX_WAITERS) | FUTEX_OWNER_DIED))
+    if value & FUTEX_WAITERS:
+        futex_wake(p, addr, 1)
 
 
 @syscall("getpid")
@@ -276,8 +319,15 @@ def sys_getcpu(p, t, cpu: int, node: int, cache: int) -> int:
 
 
 # -- clone, fork, execve, wait ------------------------------------------------------------------
+CSIGNAL = 0xFF
+
+
 @syscall("clone", "hex", "hex", "ptr", "hex", "ptr")
 def sys_clone(p, t, flags: int, newsp: int, ptid: int, tls: int, ctid: int) -> int:
+    if flags & CLONE_THREAD and not flags & CLONE_SIGHAND:
+        raise Errno(EINVAL)
+    if flags & CLONE_SIGHAND and not flags & CLONE_VM:
+        raise Errno(EINVAL)
     if flags & CLONE_VM and flags & CLONE_THREAD:
         return _new_thread(p, t, flags, newsp, ptid, tls, ctid)
     if flags & CLONE_VM and not flags & CLONE_VFORK:
@@ -287,27 +337,42 @@ def sys_clone(p, t, flags: int, newsp: int, ptid: int, tls: int, ctid: int) -> i
 
 @syscall("clone3", "ptr", "size")
 def sys_clone3(p, t, args: int, size: int) -> int:
-    raise Errno(ENOSYS)  # glibc falls back to clone
+    raise Errno(ENOSYS)  # glibc falls back to clone (as under qemu-user 7.2)
+
+
+@syscall("fork")
+def sys_fork(p, t) -> int:
+    return _fork(p, t, sig.SIGCHLD, 0, 0, 0, 0)
+
+
+@syscall("vfork")
+def sys_vfork(p, t) -> int:
+    return _fork(p, t, CLONE_VM | CLONE_VFORK | sig.SIGCHLD, 0, 0, 0, 0)
+
+
+def _high_fd(fd: int) -> int:
+    """Move one of our own descriptors out of the way of the guest's low numbers."""
+    import fcntl
+
+    try:
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 512)
+    except OSError:
+        return fd
+    os.close(fd)
+    return high
 
 
 def _fork(p, t, flags: int, newsp: int, ptid: int, tls: int, ctid: int) -> int:
-    # vfork: the parent waits until the child has exec'd or exited, which closes the child's
-    # copy of this close-on-exec pipe
-    gate = os.pipe2(os.O_CLOEXEC) if flags & CLONE_VFORK else None
-    pid = os.fork()
+    """A new process is a fork of the emulator. vfork: the parent waits until the child has
+    exec'd or exited, which closes the child's copy of a close-on-exec pipe."""
+    gate = tuple(_high_fd(fd) for fd in os.pipe2(os.O_CLOEXEC)) if flags & CLONE_VFORK else None
+    with p.forking():
+        pid = os.fork()
     if pid == 0:
+        p.after_fork_child(t)
         if gate is not None:
             os.close(gate[0])
             p.vfork_gate = gate[1]
-        p.pid = os.getpid()
-        child = t
-        with p.lock:
-            p.threads = {}
-            child.tid = p.pid
-            p.threads[child.tid] = child
-        p.lock = threading.RLock()
-        p.futex_lock = threading.Lock()
-        p.futex_waiters = {}
         if newsp:
             p.arch.set_sp(t.state, newsp)
         if flags & CLONE_SETTLS:
@@ -322,7 +387,12 @@ def _fork(p, t, flags: int, newsp: int, ptid: int, tls: int, ctid: int) -> int:
     if gate is not None:
         os.close(gate[1])
         try:
-            os.read(gate[0], 1)
+            while True:
+                try:
+                    os.read(gate[0], 1)
+                    break
+                except InterruptedError:
+                    continue
         finally:
             os.close(gate[0])
     return pid
@@ -339,22 +409,27 @@ def _new_thread(p, t, flags: int, newsp: int, ptid: int, tls: int, ctid: int) ->
     box: dict[str, Thread] = {}
 
     def body() -> None:
-        child = Thread(p, state, threading.get_native_id())
-        child.signals.mask = t.signals.mask
+        child = p.new_thread(state, threading.get_native_id(), t.signals.mask)
         if flags & CLONE_CHILD_CLEARTID:
             child.clear_child_tid = ctid
+        try:
+            if flags & CLONE_CHILD_SETTID:
+                p.mem.write(ctid, struct.pack("<i", child.tid))
+            if flags & CLONE_PARENT_SETTID:
+                p.mem.write(ptid, struct.pack("<i", child.tid))
+        except Exception:
+            pass
         with p.lock:
             p.threads[child.tid] = child
         box["thread"] = child
-        if flags & CLONE_CHILD_SETTID:
-            p.mem.write(ctid, struct.pack("<i", child.tid))
-        if flags & CLONE_PARENT_SETTID:
-            p.mem.write(ptid, struct.pack("<i", child.tid))
         started.set()
         _run_child_thread(p, child)
 
     host = threading.Thread(target=body, name="guest-thread", daemon=True)
-    host.start()
+    try:
+        host.start()
+    except RuntimeError:
+        raise Errno(EAGAIN) from None
     started.wait()
     return box["thread"].tid
 
@@ -364,8 +439,8 @@ def _run_child_thread(p, child: Thread) -> None:
 
     try:
         p.run_thread(child)
-    except ThreadExit:
-        pass
+    except ThreadExit as done:
+        p.thread_exited(child, done.status)
     except ProcessExit as done:
         p.exit_process(done.status)
     except KilledBySignal as killed:
@@ -378,11 +453,12 @@ def _run_child_thread(p, child: Thread) -> None:
 @syscall("execve", "str", "ptr", "ptr")
 def sys_execve(p, t, path_addr: int, argv_addr: int, envp_addr: int) -> int:
     from ..exec import execve
+    from .util import proc_self
 
-    path = p.mem.read_cstring(path_addr)
+    path = proc_self(p, p.mem.read_cstring(path_addr))  # /proc/self/exe: the guest program
     argv = _read_string_array(p, argv_addr)
     envp = _read_string_array(p, envp_addr)
-    execve(p, path, argv, envp)  # returns only on failure (raises Errno)
+    execve(p, t, path, argv, envp)  # returns only on failure (raises Errno)
     raise Restart
 
 
@@ -399,176 +475,330 @@ def _read_string_array(p, addr: int) -> list[bytes]:
     return out
 
 
+WNOHANG, WUNTRACED, WSTOPPED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 2, 4, 8, 0x01000000
+__WNOTHREAD, __WALL, __WCLONE = 0x20000000, 0x40000000, 0x80000000
+_WAIT4_OPTIONS = WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WALL | __WCLONE
+_WAITID_OPTIONS = WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | __WNOTHREAD | __WALL \
+    | __WCLONE
+
+
+def _wait_child(p, t, attempt, nohang: bool):
+    """Run ``attempt()`` (a host wait with WNOHANG, None when no child is ready) until it
+    answers; blocking waits end early for a guest signal (-ERESTARTSYS)."""
+    if nohang:
+        return attempt()
+    return p.wait(t, attempt)
+
+
 @syscall("wait4", "int", "ptr", "int", "ptr")
 def sys_wait4(p, t, pid: int, status_addr: int, options: int, rusage_addr: int) -> int:
     pid = _s32(pid)
-    try:
-        got, status, ru = os.wait4(pid, options & ~0x40000000)
-    except ChildProcessError:
-        raise Errno(ECHILD) from None
-    if got and status_addr:
+    if options & ~_WAIT4_OPTIONS:
+        raise Errno(EINVAL)
+    if pid == -(1 << 31):
+        raise Errno(ESRCH)
+    host_options = (options & (WUNTRACED | WCONTINUED)) | WNOHANG
+
+    def attempt():
+        try:
+            got = os.wait4(pid, host_options)
+        except ChildProcessError:
+            raise Errno(ECHILD) from None
+        return got if got[0] else None
+
+    result = _wait_child(p, t, attempt, bool(options & WNOHANG))
+    if result is None:
+        return 0
+    got, status, ru = result
+    if status_addr:
         p.mem.write(status_addr, struct.pack("<i", status))
-    if got and rusage_addr:
+    if rusage_addr:
         p.mem.write(rusage_addr, pack_rusage(ru))
     return got
 
 
 @syscall("waitid", "int", "int", "ptr", "int", "ptr")
 def sys_waitid(p, t, idtype: int, id_: int, infop: int, options: int, ru: int) -> int:
-    result = os.waitid(idtype, id_, options)
+    idtype, id_ = _s32(idtype), _s32(id_)
+    if options & ~_WAITID_OPTIONS or not options & (WEXITED | WSTOPPED | WCONTINUED):
+        raise Errno(EINVAL)
+    if idtype not in (os.P_ALL, os.P_PID, os.P_PGID, getattr(os, "P_PIDFD", 3)):
+        raise Errno(EINVAL)
+    if idtype in (os.P_PID, os.P_PGID) and id_ <= 0 and not (idtype == os.P_PGID and id_ == 0):
+        raise Errno(EINVAL)
+    if idtype == os.P_PGID and id_ == 0:
+        id_ = os.getpgrp()
+    host_options = (options & (WEXITED | WSTOPPED | WCONTINUED | WNOWAIT)) | WNOHANG
+
+    def attempt():
+        try:
+            got = os.waitid(idtype, id_, host_options)
+        except ChildProcessError:
+            raise Errno(ECHILD) from None
+        return got
+
+    result = _wait_child(p, t, attempt, bool(options & WNOHANG))
+    if result is None:
+        fields = (0, 0, 0, 0, 0, 0)
+    else:
+        fields = (result.si_signo, 0, result.si_code, result.si_pid, result.si_uid,
+                  result.si_status)
+    if result is not None and ru:
+        p.mem.write(ru, bytes(144))
     if infop:
-        if result is None:
-            p.mem.write(infop, b"\0" * 128)
-        else:
-            info = struct.pack("<iii4xiiii", result.si_signo, 0, result.si_code, result.si_pid,
-                               result.si_uid, result.si_status, 0)
-            p.mem.write(infop, info.ljust(128, b"\0"))
+        p.mem.write(infop, struct.pack("<iii", *fields[:3]))
+        p.mem.write(infop + 16, struct.pack("<iIi", *fields[3:]))
     return 0
 
 
 # -- signals sent to processes and threads -------------------------------------------------------
+def _host_kill(call, *args) -> None:
+    try:
+        call(*args)
+    except ProcessLookupError:
+        raise Errno(ESRCH) from None
+
+
 @syscall("kill", "int", "sig")
 def sys_kill(p, t, pid: int, signo: int) -> int:
-    pid = _s32(pid)
-    if signo > sig.NSIG:
+    """kill_something_info: one process, our process group (0), every process we may signal
+    but init and ourselves (-1), or a process group (-pgid). The part that reaches this
+    process is queued at once; the host kernel carries the rest (and drops our own copy)."""
+    pid, signo = _s32(pid), _s32(signo)
+    if not 0 <= signo <= sig.NSIG:
         raise Errno(EINVAL)
-    if pid == p.pid or (pid == 0 and signo == 0):
+    if pid == -(1 << 31):
+        raise Errno(ESRCH)
+    own = sig.PendingSignal(signo, sig.SI_USER, pid=p.pid, uid=os.getuid())
+    if pid == p.pid:
         if signo:
-            p.send_signal(t, sig.PendingSignal(signo, sig.SI_USER, pid=p.pid, uid=os.getuid()))
+            p.send_process_signal(own)
         return 0
-    os.kill(pid, signo)
+    if pid > 0:
+        _host_kill(os.kill, pid, signo)
+        return 0
+    if pid == -1:
+        _host_kill(os.kill, -1, signo)
+        return 0
+    group = os.getpgrp() if pid == 0 else -pid
+    _host_kill(os.killpg, group, signo)  # the others first: this process may die of it
+    if signo and group == os.getpgrp():
+        p.send_process_signal(own)
     return 0
 
 
 @syscall("tgkill", "int", "int", "sig")
 def sys_tgkill(p, t, tgid: int, tid: int, signo: int) -> int:
-    if signo > sig.NSIG:
+    tgid, tid, signo = _s32(tgid), _s32(tid), _s32(signo)
+    if tgid <= 0 or tid <= 0 or not 0 <= signo <= sig.NSIG:
         raise Errno(EINVAL)
+    if tgid != p.pid:
+        from . import host
+
+        host.syscall("tgkill", tgid, tid, signo)
+        return 0
+    return _thread_kill(p, tid, signo)
+
+
+@syscall("tkill", "int", "sig")
+def sys_tkill(p, t, tid: int, signo: int) -> int:
+    tid, signo = _s32(tid), _s32(signo)
+    if tid <= 0 or not 0 <= signo <= sig.NSIG:
+        raise Errno(EINVAL)
+    return _thread_kill(p, tid, signo)
+
+
+def _thread_kill(p, tid: int, signo: int) -> int:
     target = p.threads.get(tid)
-    if _s32(tgid) != p.pid or target is None:
+    if target is None:
         raise Errno(ESRCH)
     if signo:
         p.send_signal(target, sig.PendingSignal(signo, sig.SI_TKILL, pid=p.pid, uid=os.getuid()))
     return 0
 
 
-@syscall("tkill", "int", "sig")
-def sys_tkill(p, t, tid: int, signo: int) -> int:
-    return sys_tgkill(p, t, p.pid, tid, signo)
-
-
-# -- futex ---------------------------------------------------------------------------------------
-FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP = 0, 1, 3, 4, 5
+# -- futex (kernel/futex) -------------------------------------------------------------------------
+FUTEX_WAIT, FUTEX_WAKE, FUTEX_FD, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE, FUTEX_WAKE_OP = 0, 1, 2, 3, 4, 5
 FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 9, 10
-FUTEX_CMD_MASK = ~(128 | 256)
+FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME = 128, 256
+FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
 
 
 class _Waiter:
-    __slots__ = ("addr", "bitset", "event")
+    __slots__ = ("addr", "bitset", "thread", "woken")
 
-    def __init__(self, addr: int, bitset: int) -> None:
+    def __init__(self, addr: int, bitset: int, thread: Thread) -> None:
         self.addr = addr
         self.bitset = bitset
-        self.event = threading.Event()
+        self.thread = thread
+        self.woken = False
 
 
-def futex_wake(p, addr: int, count: int, bitset: int = 0xFFFFFFFF) -> int:
+def _wake(w: _Waiter) -> None:
+    w.woken = True
+    w.thread.wakeup.set()
+
+
+def futex_wake(p, addr: int, count: int, bitset: int = FUTEX_BITSET_MATCH_ANY) -> int:
+    """Wake up to ``count`` waiters on ``addr`` whose bitset meets ``bitset`` (at least one,
+    as the kernel's loop does)."""
     woken = 0
     with p.futex_lock:
-        waiters = p.futex_waiters.get(addr, [])
+        waiters = p.futex_waiters.get(addr)
+        if not waiters:
+            return 0
         for w in list(waiters):
-            if woken >= count:
-                break
             if w.bitset & bitset:
                 waiters.remove(w)
-                w.event.set()
+                _wake(w)
                 woken += 1
+                if woken >= count:
+                    break
+        if not waiters:
+            del p.futex_waiters[addr]
     return woken
+
+
+def _deadline(p, timeout: int, cmd: int, op: int) -> float | None:
+    if not timeout:
+        return None
+    sec, nsec = struct.unpack("<qq", p.mem.read(timeout, 16))
+    if sec < 0 or not 0 <= nsec < 1_000_000_000:
+        raise Errno(EINVAL)
+    value = sec + nsec / 1e9
+    if cmd == FUTEX_WAIT:
+        return time.monotonic() + value
+    # FUTEX_WAIT_BITSET: absolute, on CLOCK_REALTIME with the flag, else CLOCK_MONOTONIC
+    now = time.clock_gettime(time.CLOCK_REALTIME) if op & FUTEX_CLOCK_REALTIME else \
+        time.monotonic()
+    return time.monotonic() + (value - now)
+
+
+def _futex_wait(p, t, addr: int, val: int, bitset: int, deadline: float | None) -> int:
+    waiter = _Waiter(addr, bitset, t)
+    with p.futex_lock:
+        current = struct.unpack("<I", p.mem.read(addr, 4))[0]
+        if current != val & 0xFFFFFFFF:
+            raise Errno(EAGAIN)
+        p.futex_waiters.setdefault(addr, []).append(waiter)
+    try:
+        woken = p.wait(t, lambda: True if waiter.woken else None, deadline)
+    except Exception as exc:
+        interrupted = exc
+    else:
+        interrupted = None
+    with p.futex_lock:  # a requeue may have moved it: look where it is now
+        queue = p.futex_waiters.get(waiter.addr)
+        if queue is not None and waiter in queue:
+            queue.remove(waiter)
+            if not queue:
+                del p.futex_waiters[waiter.addr]
+        elif waiter.woken:
+            return 0
+    if interrupted is None:
+        if woken:
+            return 0
+        raise Errno(ETIMEDOUT)
+    from ..process import Interrupted
+
+    if not isinstance(interrupted, Interrupted):
+        raise interrupted
+    if deadline is None:
+        raise Errno(sig.ERESTARTSYS)
+    # a timed wait restarts (when no handler runs) with the same absolute deadline
+    t.restart_fn = lambda: _futex_wait(p, t, addr, val, bitset, deadline)
+    raise Errno(sig.ERESTART_RESTARTBLOCK)
 
 
 @syscall("futex", "ptr", "int", "int", "ptr", "ptr", "int")
 def sys_futex(p, t, addr: int, op: int, val: int, timeout: int, addr2: int, val3: int) -> int:
-    cmd = op & FUTEX_CMD_MASK & 0x7F
+    cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
+    if op & FUTEX_CLOCK_REALTIME and cmd not in (FUTEX_WAIT_BITSET, 11, 13):
+        raise Errno(ENOSYS)
+    if addr & 3:
+        raise Errno(EINVAL)
+    val3 &= 0xFFFFFFFF
     if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
-        bitset = val3 if cmd == FUTEX_WAIT_BITSET else 0xFFFFFFFF
-        if bitset == 0:
+        bitset = val3 if cmd == FUTEX_WAIT_BITSET else FUTEX_BITSET_MATCH_ANY
+        if not bitset:
             raise Errno(EINVAL)
-        deadline = None
-        if timeout:
-            sec, nsec = struct.unpack("<qq", p.mem.read(timeout, 16))
-            if cmd == FUTEX_WAIT:
-                deadline = time.monotonic() + sec + nsec / 1e9
-            else:  # absolute, on CLOCK_REALTIME if op has 256, else CLOCK_MONOTONIC
-                now = time.time() if op & 256 else time.monotonic()
-                deadline = time.monotonic() + (sec + nsec / 1e9 - now)
-        waiter = _Waiter(addr, bitset)
-        with p.futex_lock:
-            current = struct.unpack("<I", p.mem.read(addr, 4))[0]
-            if current != val & 0xFFFFFFFF:
-                raise Errno(EAGAIN)
-            p.futex_waiters.setdefault(addr, []).append(waiter)
-        while True:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
-            if waiter.event.wait(min(remaining, 0.05) if remaining is not None else 0.05):
-                return 0
-            if t.signals.pending or p.host_signals:
-                with p.futex_lock:
-                    if waiter in p.futex_waiters.get(addr, []):
-                        p.futex_waiters[addr].remove(waiter)
-                        raise Errno(4)  # EINTR
-                return 0
-        with p.futex_lock:
-            if waiter in p.futex_waiters.get(addr, []):
-                p.futex_waiters[addr].remove(waiter)
-                raise Errno(ETIMEDOUT)
-        return 0
+        return _futex_wait(p, t, addr, val, bitset, _deadline(p, timeout, cmd, op))
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
-        bitset = val3 if cmd == FUTEX_WAKE_BITSET else 0xFFFFFFFF
-        return futex_wake(p, addr, val, bitset)
+        bitset = val3 if cmd == FUTEX_WAKE_BITSET else FUTEX_BITSET_MATCH_ANY
+        if not bitset:
+            raise Errno(EINVAL)
+        return futex_wake(p, addr, _s32(val), bitset)
     if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
-        with p.futex_lock:
-            if cmd == FUTEX_CMP_REQUEUE:
-                current = struct.unpack("<I", p.mem.read(addr, 4))[0]
-                if current != val3 & 0xFFFFFFFF:
-                    raise Errno(EAGAIN)
-            waiters = p.futex_waiters.get(addr, [])
-            woken = 0
-            while waiters and woken < val:
-                waiters.pop(0).event.set()
-                woken += 1
-            moved = 0
-            limit = timeout  # val2 travels in the timeout argument
-            while waiters and moved < limit:
-                w = waiters.pop(0)
-                w.addr = addr2
-                p.futex_waiters.setdefault(addr2, []).append(w)
-                moved += 1
-            return woken + moved
+        return _futex_requeue(p, addr, addr2, _s32(val), _s32(timeout),
+                              val3 if cmd == FUTEX_CMP_REQUEUE else None)
     if cmd == FUTEX_WAKE_OP:
-        return _futex_wake_op(p, addr, val, timeout, addr2, val3)
+        if addr2 & 3:
+            raise Errno(EINVAL)
+        return _futex_wake_op(p, addr, _s32(val), _s32(timeout), addr2, val3)
     raise Errno(ENOSYS)
 
 
-def _futex_wake_op(p, addr: int, count: int, count2: int, addr2: int, encoded: int) -> int:
+def _futex_requeue(p, addr: int, addr2: int, nr_wake: int, nr_requeue: int,
+                   expected: int | None) -> int:
+    if nr_wake < 0 or nr_requeue < 0:
+        raise Errno(EINVAL)
+    if addr2 & 3:
+        raise Errno(EINVAL)
+    with p.futex_lock:
+        if expected is not None:
+            current = struct.unpack("<I", p.mem.read(addr, 4))[0]
+            if current != expected:
+                raise Errno(EAGAIN)
+        waiters = p.futex_waiters.get(addr, [])
+        woken = moved = 0
+        while waiters and woken < nr_wake:
+            _wake(waiters.pop(0))
+            woken += 1
+        while waiters and moved < nr_requeue and addr2 != addr:
+            w = waiters.pop(0)
+            w.addr = addr2
+            p.futex_waiters.setdefault(addr2, []).append(w)
+            moved += 1
+        if addr in p.futex_waiters and not p.futex_waiters[addr]:
+            del p.futex_waiters[addr]
+    return woken + moved
+
+
+def _sext12(v: int) -> int:
+    return v - 0x1000 if v & 0x800 else v
+
+
+def _futex_wake_op(p, addr: int, nr_wake: int, nr_wake2: int, addr2: int, encoded: int) -> int:
     op = (encoded >> 28) & 7
     cmp = (encoded >> 24) & 15
-    oparg = (encoded >> 12) & 0xFFF
-    cmparg = encoded & 0xFFF
-    if (encoded >> 28) & 8:
-        oparg = 1 << oparg
-    with p.futex_lock:
+    oparg = _sext12((encoded >> 12) & 0xFFF)
+    cmparg = _sext12(encoded & 0xFFF)
+    if encoded >> 31:  # FUTEX_OP_OPARG_SHIFT
+        oparg = 1 << (oparg & 31)
+    if op > 4 or cmp > 5:
+        raise Errno(ENOSYS)
+    locks = [p.futex_lock, *_atomic_locks()]
+    for lock in locks:
+        lock.acquire()
+    try:
         old = struct.unpack("<I", p.mem.read(addr2, 4))[0]
         new = [oparg, old + oparg, old | oparg, old & ~oparg, old ^ oparg][op] & 0xFFFFFFFF
         p.mem.write(addr2, struct.pack("<I", new))
-    woken = futex_wake(p, addr, count)
+    finally:
+        for lock in reversed(locks):
+            lock.release()
+    woken = futex_wake(p, addr, nr_wake)
     sold = old - (1 << 32) if old >> 31 else old
-    ok = [sold == cmparg, sold != cmparg, sold < cmparg, sold <= cmparg, sold > cmparg,
-          sold >= cmparg][cmp] if cmp < 6 else False
-    if ok:
-        woken += futex_wake(p, addr2, count2)
+    if [sold == cmparg, sold != cmparg, sold < cmparg, sold <= cmparg, sold > cmparg,
+            sold >= cmparg][cmp]:
+        woken += futex_wake(p, addr2, nr_wake2)
     return woken
+
+
+def _atomic_locks() -> list:
+    from ..process import _engine_locks
+
+    return _engine_locks()
 
 
 __all__ = ["futex_wake", "sys"]

@@ -1,0 +1,201 @@
+"""The host side of guest signals (Linux hosts).
+
+Every signal a guest can receive from outside (Ctrl-C, kill from a shell, SIGCHLD of a child,
+SIGALRM of an interval timer) arrives at the emulator, a host process. The emulator blocks
+them all in every thread and one daemon thread takes them with ``sigtimedwait``, which gives
+the complete host ``siginfo_t`` (sender pid and uid, si_code, a sigqueue value, a child's
+status). The 64-bit Linux ``siginfo_t`` layout is the same on every architecture, so the
+bytes are handed to the guest as they are.
+
+Ending the emulator "by a signal" (a guest's default action) and stopping it (SIGTSTP) use
+the real host signal with its default action, so the parent of ``vm`` (a shell, a guest
+parent emulator) sees exactly what the kernel reports for a native program.
+
+SIGPIPE stays ignored on the host (a write to a broken pipe answers EPIPE, and the syscall
+layer raises the guest's SIGPIPE itself), and so does SIGXFSZ; SIGKILL and SIGSTOP cannot be
+caught; 32 and 33 belong to the host's C library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import resource
+import signal
+import struct
+import threading
+from collections.abc import Callable
+
+SIGKILL, SIGPIPE, SIGCHLD, SIGSTOP, SIGXFSZ = 9, 13, 17, 19, 25
+_NOT_FORWARDED = {SIGKILL, SIGSTOP, SIGPIPE, SIGXFSZ, 32, 33}
+#: the host signals that become guest signals
+FORWARDED: tuple[int, ...] = tuple(s for s in range(1, 65) if s not in _NOT_FORWARDED)
+#: signals whose host disposition Python itself changed at start-up (to SIG_IGN)
+_PYTHON_IGNORES = {SIGPIPE, SIGXFSZ}
+_WAIT_SLICE_NS = 250_000_000
+
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+    _libc.sigtimedwait.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    _libc.sigtimedwait.restype = ctypes.c_int
+    _libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    _libc.signal.restype = ctypes.c_void_p
+except (OSError, AttributeError):  # not a glibc-like host: Python's own calls only
+    _libc = None
+
+
+def _host_sigset(signals: tuple[int, ...]) -> ctypes.Array:
+    buf = ctypes.create_string_buffer(128)
+    assert _libc is not None
+    _libc.sigemptyset(buf)
+    for s in signals:
+        _libc.sigaddset(buf, s)
+    return buf
+
+
+def set_disposition(signo: int, ignore: bool | int) -> int:
+    """SIG_IGN (True) or SIG_DFL (False), or a previous answer of this function, for a host
+    signal, from any thread (Python's own ``signal.signal`` works only in the main thread).
+    Gives the disposition it replaced."""
+    new = int(ignore)
+    if _libc is not None:
+        return _libc.signal(signo, new) or 0
+    with contextlib.suppress(ValueError, OSError):  # pragma: no cover - non-glibc hosts
+        signal.signal(signo, signal.Handlers(new) if new in (0, 1) else signal.SIG_DFL)
+    return 0
+
+
+def mask_bits(signals: set[signal.Signals] | set[int]) -> int:
+    bits = 0
+    for s in signals:
+        if 1 <= int(s) <= 64:
+            bits |= 1 << (int(s) - 1)
+    return bits
+
+
+def bits_to_signals(bits: int) -> list[int]:
+    return [s for s in range(1, 65) if bits >> (s - 1) & 1 and s not in (32, 33)]
+
+
+class HostSignals:
+    """Receives host signals for a process and hands each one's raw siginfo to ``deliver``."""
+
+    def __init__(self, deliver: Callable[[bytes], None],
+                 report: Callable[[str], None] | None = None) -> None:
+        self.deliver = deliver
+        self.report = report or (lambda text: None)
+        self.stopping = False
+        self.thread: threading.Thread | None = None
+        self.saved_mask: set[int] | None = None
+
+    def start(self) -> tuple[int, int]:
+        """Block the forwarded signals in this thread (and so in every thread it starts) and
+        start receiving. Gives the host's signal mask and ignored signals as they were, which
+        a program started from a shell inherits (bit ``s - 1`` for signal ``s``)."""
+        ignored = 0
+        for s in FORWARDED:
+            with contextlib.suppress(ValueError, OSError):
+                if signal.getsignal(s) == signal.SIG_IGN:
+                    ignored |= 1 << (s - 1)
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+        self.saved_mask = {int(s) for s in old}
+        self._spawn()
+        return mask_bits(self.saved_mask), ignored
+
+    def _spawn(self) -> None:
+        self.stopping = False
+        self.thread = threading.Thread(target=self._loop, name="vm-host-signals", daemon=True)
+        self.thread.start()
+
+    def after_fork(self) -> None:
+        """In a forked child: the receiving thread did not survive the fork; start another."""
+        if self.thread is not None:
+            self._spawn()
+
+    def stop(self) -> None:
+        """Stop receiving and give this thread its mask back (a run that returns normally)."""
+        self.stopping = True
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=1.0)
+        self.thread = None
+        if self.saved_mask is not None:
+            with contextlib.suppress(ValueError, OSError):
+                signal.pthread_sigmask(signal.SIG_SETMASK, self.saved_mask)
+            self.saved_mask = None
+
+    def _loop(self) -> None:
+        if _libc is None:  # pragma: no cover - non-glibc hosts
+            self._loop_python()
+            return
+        wanted = _host_sigset(FORWARDED)
+        info = ctypes.create_string_buffer(128)
+        timeout = (ctypes.c_long * 2)(0, _WAIT_SLICE_NS)
+        while not self.stopping:
+            signo = _libc.sigtimedwait(wanted, info, timeout)
+            if signo <= 0:
+                continue
+            raw = info.raw[:128]
+            try:
+                self.deliver(raw)
+            except Exception as exc:  # a bug of ours: say so, keep receiving
+                self.report(f"vm: internal error delivering host signal {signo}: {exc!r}\n")
+
+    def _loop_python(self) -> None:  # pragma: no cover - non-glibc hosts
+        while not self.stopping:
+            got = signal.sigtimedwait(FORWARDED, _WAIT_SLICE_NS / 1e9)
+            if got is None:
+                continue
+            raw = struct.pack("<iii4xiIi", got.si_signo, got.si_errno, got.si_code, got.si_pid,
+                              got.si_uid, got.si_status).ljust(128, b"\0")
+            self.deliver(raw)
+
+
+def die(signo: int) -> None:
+    """End this process by ``signo``'s default action (as the kernel does for a guest that
+    did not catch it); never returns. Works from any thread."""
+    with contextlib.suppress(OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # as qemu-user: no host core file
+    if signo != SIGKILL and signo != SIGSTOP:
+        set_disposition(signo, False)
+    with contextlib.suppress(OSError, ValueError):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signo])
+    with contextlib.suppress(OSError, ValueError):
+        signal.pthread_kill(threading.get_ident(), signo)
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(os.getpid(), signo)
+    os._exit(128 + signo)
+
+
+def stop(signo: int) -> None:
+    """Stop this process with the stop signal ``signo`` (as its default action would), and
+    return once it is continued."""
+    if signo == SIGSTOP:
+        os.kill(os.getpid(), SIGSTOP)
+        return
+    set_disposition(signo, False)
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signo])
+        signal.pthread_kill(threading.get_ident(), signo)
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signo])
+
+
+def prepare_native_exec(mask: int, ignored: int) -> Callable[[], None]:
+    """Make this thread's host signal state what a native program exec'd by the guest must
+    inherit (the guest's mask, its ignored signals, default actions otherwise); give the
+    function that undoes it if the exec fails."""
+    old_mask = signal.pthread_sigmask(signal.SIG_SETMASK, bits_to_signals(mask))
+    changed = []
+    for s in (*FORWARDED, *_PYTHON_IGNORES):
+        changed.append((s, set_disposition(s, bool(ignored >> (s - 1) & 1))))
+
+    def undo() -> None:
+        for s, previous in changed:
+            set_disposition(s, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+    return undo
+
+
+__all__ = ["FORWARDED", "HostSignals", "die", "prepare_native_exec", "set_disposition", "stop"]
