@@ -18,16 +18,16 @@ def pack_generic_stat(st: Any) -> bytes:
     return GENERIC_STAT.pack(
         st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_rdev, 0,
         st.st_size, st.st_blksize, 0, st.st_blocks,
-        int(st.st_atime), st.st_atime_ns % 10**9, int(st.st_mtime), st.st_mtime_ns % 10**9,
-        int(st.st_ctime), st.st_ctime_ns % 10**9, 0, 0)
+        st.st_atime_ns // 10**9, st.st_atime_ns % 10**9, st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9,
+        st.st_ctime_ns // 10**9, st.st_ctime_ns % 10**9, 0, 0)
 
 
 def pack_x86_64_stat(st: Any) -> bytes:
     return X86_64_STAT.pack(
         st.st_dev, st.st_ino, st.st_nlink, st.st_mode, st.st_uid, st.st_gid, 0, st.st_rdev,
         st.st_size, st.st_blksize, st.st_blocks,
-        int(st.st_atime), st.st_atime_ns % 10**9, int(st.st_mtime), st.st_mtime_ns % 10**9,
-        int(st.st_ctime), st.st_ctime_ns % 10**9, 0, 0, 0)
+        st.st_atime_ns // 10**9, st.st_atime_ns % 10**9, st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9,
+        st.st_ctime_ns // 10**9, st.st_ctime_ns % 10**9, 0, 0, 0)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 from ..memory import PAGE_MASK, PROT_EXEC, PROT_READ, PROT_WRITE, page_align_up
@@ -81,11 +82,81 @@ def sys_mmap(p, t, addr: int, length: int, prot: int, flags: int, fd: int, offse
             if mode != os.O_RDWR:
                 raise Errno(EACCES)
     where = _place(p, addr, length, flags)
+    _make_private(p, where, length)
     p.mem.map(where, length, prot & (PROT_READ | PROT_WRITE | PROT_EXEC),
               _mapping_name(fd) if not flags & MAP_ANONYMOUS else "")
-    if data:
+    if flags & MAP_TYPE == MAP_SHARED:
+        _map_shared(p, where, length, -1 if flags & MAP_ANONYMOUS else fd, offset, len(data))
+    elif data:
         p.mem.write_unchecked(where, data)
     return where
+
+
+# -- shared mappings ------------------------------------------------------------------------------
+# A MAP_SHARED mapping must be shared for real: with the file (writes reach it, its changes show)
+# and with children after fork. So the host maps the file (or shared anonymous memory) over that
+# part of the guest address space, and puts private anonymous memory back when the guest unmaps
+# it. ``p.shared_maps`` holds (start, end, host-writable) of each such range.
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_long)
+_HOST_MAP_FIXED, _HOST_MAP_NORESERVE = 0x10, 0x4000
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def _host_mmap(p, addr: int, length: int, prot: int, flags: int, fd: int, offset: int) -> None:
+    result = _libc.mmap(p.mem.base + addr, length, prot, flags | _HOST_MAP_FIXED, fd, offset)
+    if result == _MAP_FAILED or result != p.mem.base + addr:
+        raise Errno(ctypes.get_errno() or ENOMEM)
+
+
+def _shared(p) -> list[tuple[int, int, bool]]:
+    if not hasattr(p, "shared_maps"):
+        p.shared_maps = []
+    return p.shared_maps
+
+
+def _map_shared(p, where: int, length: int, fd: int, offset: int, file_bytes: int) -> None:
+    if fd < 0:
+        _host_mmap(p, where, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+        _shared(p).append((where, where + length, True))
+        return
+    # only the file's own pages: touching a host file page past its end would be a host SIGBUS
+    span = min(length, page_align_up(file_bytes))
+    if span == 0:
+        return
+    writable = _fd_access(fd) == os.O_RDWR
+    host_prot = PROT_READ | (PROT_WRITE if writable else 0)
+    _host_mmap(p, where, span, host_prot, MAP_SHARED, fd, offset)
+    _shared(p).append((where, where + span, writable))
+
+
+def _make_private(p, addr: int, length: int) -> None:
+    """Put private anonymous memory back under [addr, addr+length) where a shared mapping was."""
+    end = addr + length
+    keep = []
+    for start, stop, writable in _shared(p):
+        if stop <= addr or start >= end:
+            keep.append((start, stop, writable))
+            continue
+        lo, hi = max(start, addr), min(stop, end)
+        _host_mmap(p, lo, hi - lo, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | _HOST_MAP_NORESERVE, -1, 0)
+        if start < lo:
+            keep.append((start, lo, writable))
+        if hi < stop:
+            keep.append((hi, stop, writable))
+    p.shared_maps = keep
+
+
+def _write_refused(p, addr: int, length: int, prot: int) -> bool:
+    """A shared mapping of a file opened read-only cannot become writable (EACCES)."""
+    if not prot & PROT_WRITE:
+        return False
+    end = addr + length
+    return any(not w and start < end and addr < stop for start, stop, w in _shared(p))
 
 
 def _fd_access(fd: int) -> int:
@@ -108,6 +179,7 @@ def sys_munmap(p, t, addr: int, length: int) -> int:
     length = page_align_up(length)
     if addr + length > p.mem.size:
         raise Errno(EINVAL)
+    _make_private(p, addr, length)
     p.mem.unmap(addr, length)
     return 0
 
@@ -119,6 +191,8 @@ def sys_mprotect(p, t, addr: int, length: int, prot: int) -> int:
     length = page_align_up(length)
     if length == 0:
         return 0
+    if _write_refused(p, addr, length, prot):
+        raise Errno(EACCES)
     if addr + length > p.mem.size or not p.mem.protect(addr, length,
                                                         prot & (PROT_READ | PROT_WRITE | PROT_EXEC)):
         raise Errno(ENOMEM)
@@ -141,6 +215,7 @@ def sys_mremap(p, t, old: int, old_size: int, new_size: int, flags: int, new_add
         return _move(p, old, old_size, new_size, new_addr, prot)
     if new_size <= old_size:
         if new_size < old_size:
+            _make_private(p, old + new_size, old_size - new_size)
             mem.unmap(old + new_size, old_size - new_size)
         return old
     if old + new_size <= p.arch.mmap_top and mem.is_free(old + old_size, new_size - old_size):
@@ -158,6 +233,8 @@ def _move(p, old: int, old_size: int, new_size: int, new: int, prot: int) -> int
     mem = p.mem
     keep = min(old_size, new_size)
     data = bytes(mem.mm[old:old + keep])
+    _make_private(p, old, old_size)
+    _make_private(p, new, new_size)
     mem.unmap(old, old_size)
     mem.map(new, new_size, prot)
     mem.write_unchecked(new, data)
