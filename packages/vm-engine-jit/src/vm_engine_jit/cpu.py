@@ -23,13 +23,29 @@ class CpuState:
     _arrays: frozenset[str]
     _masks: dict[str, int]
 
+    # helpers (``ctx.state["fflags"]``) and the evaluator (``state[FieldRef]``) come here often:
+    # the common key shapes are tested first, by exact class
     def __getitem__(self, key: str | tuple[str, int] | FieldRef) -> int:
+        cls = key.__class__
+        if cls is str:
+            return getattr(self, key)  # type: ignore[arg-type]
+        if cls is FieldRef:
+            index = key.index  # type: ignore[union-attr]
+            value = getattr(self, key.name)  # type: ignore[union-attr]
+            return value if index is None else value[index]
         name, index = _split(key)
         value = getattr(self, name)
         return value[index] if index is not None else value
 
     def __setitem__(self, key: str | tuple[str, int] | FieldRef, value: int) -> None:
-        name, index = _split(key)
+        cls = key.__class__
+        if cls is str:
+            setattr(self, key, value & self._masks[key])  # type: ignore[arg-type, index]
+            return
+        if cls is FieldRef:
+            name, index = key.name, key.index  # type: ignore[union-attr]
+        else:
+            name, index = _split(key)
         value &= self._masks[name]
         if index is not None:
             getattr(self, name)[index] = value

@@ -11,7 +11,7 @@ from vm_core import LiftedBlock, SyscallAbi
 from vm_ir import Module
 
 from . import helpers
-from .decoder import decode
+from .decoder import OP_EXT, decode
 from .lift import TRANSLATORS, LiftContext
 from .state import LAYOUT, NO_RESERVATION
 
@@ -76,9 +76,11 @@ class RiscvFrontend:
     def new_module(self) -> Module:
         return Module(state=LAYOUT, helpers=dict(self._helper_decls))
 
-    def lift(self, mem: Any, pc: int, *, max_insns: int = 64) -> LiftedBlock:
+    def lift(self, mem: Any, pc: int, *, max_insns: int = 64,
+             optimize: bool = True) -> LiftedBlock:
         """Lift from ``pc`` to the first jump, branch or trap, the end of the page, or
-        ``max_insns`` instructions."""
+        ``max_insns`` instructions. ``optimize=False`` gives the IR as the translators wrote
+        it (an engine that runs a block once or twice need not optimise it first)."""
         module = self.new_module()
         ctx = LiftContext(module, pc)
         page_end = (pc | (PAGE - 1)) + 1
@@ -97,7 +99,8 @@ class RiscvFrontend:
             insn = decode(word)
             count += 1
             cur += size
-            if insn is None or insn.ext not in self.extensions:
+            if insn is None or insn.ext not in self.extensions or (
+                    OP_EXT.get(insn.op, insn.ext) not in self.extensions):
                 ctx.trap("illegal")
                 break
             translator = TRANSLATORS.get(insn.op)
@@ -114,7 +117,8 @@ class RiscvFrontend:
         if not ctx.ended:
             ctx.fb.exit(ctx.const(cur))
         func = ctx.fb.func
-        _optimize(func, module)
+        if optimize:
+            _optimize(func, module)
         return LiftedBlock(pc, cur - pc, count, func, module)
 
 
