@@ -8,13 +8,14 @@ same signal after one line on stderr (as the kernel would report it).
 from __future__ import annotations
 
 import enum
+from typing import Annotated
 
 import typer
 
 from vm_runtime.linux import Options, run_program
 
 
-class EngineChoice(str, enum.Enum):
+class EngineChoice(enum.StrEnum):
     interp = "interp"
     jit = "jit"
     auto = "auto"
@@ -22,17 +23,17 @@ class EngineChoice(str, enum.Enum):
 
 def run(
     ctx: typer.Context,
-    program: str = typer.Argument(..., help="The guest program (a static Linux ELF)."),
-    engine: EngineChoice = typer.Option(EngineChoice.auto, "--engine",
-                                        help="Execution engine."),
-    stats: bool = typer.Option(False, "--stats", help="Print execution statistics at exit."),
-    trace: bool = typer.Option(False, "--trace", help="Print each translated block."),
-    strace: bool = typer.Option(False, "--strace", help="Print each syscall, as strace does."),
+    program: Annotated[str, typer.Argument(help="The guest program (a static Linux ELF).")],
+    engine: Annotated[EngineChoice, typer.Option("--engine", help="Execution engine.")] = (
+        EngineChoice.auto),
+    stats: Annotated[bool, typer.Option("--stats", help="Print execution statistics.")] = False,
+    trace: Annotated[bool, typer.Option("--trace", help="Print each translated block.")] = False,
+    strace: Annotated[bool, typer.Option("--strace", help="Print each syscall.")] = False,
 ) -> None:
     """Run PROGRAM with ARGS under user-mode emulation."""
     if engine is EngineChoice.jit:
-        raise typer.BadParameter("the JIT tier does not exist yet (issue 4): use --engine interp",
-                                 param_hint="--engine")
+        raise typer.BadParameter("the JIT tier is not wired to vm run yet (issue 4): use "
+                                 "--engine interp", param_hint="--engine")
     options = Options(engine=engine.value, strace=strace, trace=trace, stats=stats)
     status = run_program(program, [program, *ctx.args], options=options)
     raise typer.Exit(status)

@@ -121,6 +121,8 @@ class Process:
         self.engine = self._make_engine()
         self.mem.on_code_write = self.engine.invalidate
         self.engine.on_translate = lambda block: self.mem.mark_code(block.pc, block.length)
+        if self.options.trace:
+            self.engine.trace = self._trace_block
         self.state_class = _state_class(self.frontend)
         self.brk_start = 0
         self.brk = 0
@@ -141,6 +143,7 @@ class Process:
         self.host_signals: list[int] = []
         self.host = HostSignals(self.on_host_signal, self.write_stderr)
         self.numbers = arch.numbers
+        self.started = time.perf_counter()
         self.syscall_numbers = {name: nr for nr, name in arch.numbers.items()}
         self.vfork_gate: int | None = None
         #: the main thread has exited (pthread_exit) while others run: its exit status
@@ -148,6 +151,18 @@ class Process:
         self.exit_cond = threading.Condition(self.lock)
         #: this emulator is a fork of another (it ends with os._exit, as a C program would)
         self.forked = False
+
+    def _trace_block(self, pc: int, block: Any) -> None:
+        """--trace: each newly translated block, disassembled, on stderr."""
+        lines = [f"block {pc:#x}: {block.insns} instruction(s)"]
+        addr = pc
+        for _ in range(block.insns):
+            text, size = self.frontend.disassemble(self.mem, addr)
+            lines.append(f"  {addr:#x}:  {text}")
+            if size == 0:
+                break
+            addr += size
+        self.write_stderr("\n".join(lines) + "\n")
 
     def _make_engine(self) -> Any:
         from vm_engine_jit import InterpEngine
@@ -584,10 +599,14 @@ class Process:
 
     def print_stats(self) -> None:
         s = self.engine.stats
+        elapsed = time.perf_counter() - self.started
+        mips = s.insns / elapsed / 1e6 if elapsed > 0 else 0.0
         self.write_stderr(
-            f"vm stats: {s.insns} guest instructions, {s.blocks_executed} blocks executed, "
-            f"{s.blocks_translated} translated in {s.translate_seconds:.3f}s, "
-            f"{s.invalidations} invalidated, exits {s.exits}\n")
+            f"vm stats: {s.insns} guest instructions in {elapsed:.3f}s ({mips:.2f} MIPS); "
+            f"{s.blocks_executed} dispatches, {s.blocks_translated} blocks translated in "
+            f"{s.translate_seconds:.3f}s CPU, {getattr(s, 'blocks_compiled', 0)} compiled, "
+            f"{getattr(s, 'regions_compiled', 0)} regions, {s.invalidations} invalidated; "
+            f"exits {s.exits}\n")
 
     # -- fork ----------------------------------------------------------------------------------------
     @contextlib.contextmanager
