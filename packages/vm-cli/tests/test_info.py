@@ -30,7 +30,9 @@ def test_json_lists_the_13_packages(vm) -> None:
     assert [p["name"] for p in report["packages"]] == list(info.PACKAGES)
     assert len(report["packages"]) == 13
     assert all(p["version"] for p in report["packages"])
-    assert report["frontends"] == []  # none registered yet: update when the first one is
+    assert report["frontends"] == [
+        {"name": "riscv64", "target": "vm_frontend_riscv.frontend:RiscvFrontend",
+         "package": "vm-frontend-riscv", "loads": True, "error": None}]
     [kvm] = [a for a in report["accelerators"] if a["name"] == "kvm"]
     assert kvm == {"name": "kvm", "target": "vm_accel.kvm:KvmHypervisor",
                    "package": "vm-accel", "loads": True, "error": None}
