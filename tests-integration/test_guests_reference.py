@@ -56,6 +56,7 @@ CASES: dict[str, tuple[list[str], dict[str, str] | None]] = {
     "sa_restart": ([], None),
     "exec_state": (["{tmp}"], {}),
     "futex_ops": ([], None),
+    "smc": ([], None),
 }
 
 # Output that pins each guest to known answers (beyond its own CHECKs).
@@ -102,6 +103,7 @@ KNOWN: dict[str, list[str]] = {
     "sa_restart": ["  read, handler with SA_RESTART:           1 (the byte), handler ran 1"],
     "exec_state": ["  [exec'd] SIGUSR1 blocked: yes, SIGUSR2: SIG_IGN, SIGTERM: SIG_DFL"],
     "futex_ops": ["  cmp_requeue wake 1 move 2: answered 3"],
+    "smc": ["rewritten 5 times: f(5) = 505", "after the hot loop, rewritten: f(5) = 12"],
 }
 
 

@@ -802,3 +802,114 @@ def _atomic_locks() -> list:
 
 
 __all__ = ["futex_wake", "sys"]
+
+
+# -- small calls real programs make ---------------------------------------------------------------
+@syscall("riscv_flush_icache", "hex", "hex", "int")
+def sys_riscv_flush_icache(p, t, start: int, end: int, flags: int) -> int:
+    """The guest wrote code (a JIT, a loader): drop our translations of it."""
+    if flags & ~1:
+        raise Errno(EINVAL)
+    p.engine.invalidate_all()
+    return 0
+
+
+@syscall("personality", "hex")
+def sys_personality(p, t, persona: int) -> int:
+    if persona & 0xFFFFFFFF not in (0, 0xFFFFFFFF):
+        raise Errno(EINVAL)
+    return 0  # PER_LINUX
+
+
+@syscall("membarrier", "int", "int", "int")
+def sys_membarrier(p, t, cmd: int, flags: int, cpu_id: int) -> int:
+    # one guest thread runs at a time under the engine, so every barrier is already met
+    if cmd == 0:  # MEMBARRIER_CMD_QUERY: the commands that work
+        return 1 | 8 | 16  # GLOBAL, PRIVATE_EXPEDITED, REGISTER_PRIVATE_EXPEDITED
+    if cmd in (1, 8, 16):
+        return 0
+    raise Errno(EINVAL)
+
+
+@syscall("mlockall", "int")
+def sys_mlockall(p, t, flags: int) -> int:
+    return 0
+
+
+@syscall("munlockall")
+def sys_munlockall(p, t) -> int:
+    return 0
+
+
+@syscall("getpriority", "int", "int")
+def sys_getpriority(p, t, which: int, who: int) -> int:
+    return 20 - os.getpriority(which, who)  # the kernel returns 20 - nice
+
+
+@syscall("setpriority", "int", "int", "int")
+def sys_setpriority(p, t, which: int, who: int, prio: int) -> int:
+    os.setpriority(which, who, _s32(prio))
+    return 0
+
+
+@syscall("sched_get_priority_max", "int")
+def sys_sched_get_priority_max(p, t, policy: int) -> int:
+    return os.sched_get_priority_max(policy)
+
+
+@syscall("sched_get_priority_min", "int")
+def sys_sched_get_priority_min(p, t, policy: int) -> int:
+    return os.sched_get_priority_min(policy)
+
+
+@syscall("sched_getscheduler", "int")
+def sys_sched_getscheduler(p, t, pid: int) -> int:
+    return os.sched_getscheduler(0 if _s32(pid) in (0, p.pid) else pid)
+
+
+@syscall("sched_getparam", "int", "ptr")
+def sys_sched_getparam(p, t, pid: int, addr: int) -> int:
+    param = os.sched_getparam(0 if _s32(pid) in (0, p.pid) else pid)
+    p.mem.write(addr, struct.pack("<i", param.sched_priority))
+    return 0
+
+
+@syscall("setresuid", "int", "int", "int")
+def sys_setresuid(p, t, r: int, e: int, s: int) -> int:
+    os.setresuid(_s32(r), _s32(e), _s32(s))
+    return 0
+
+
+@syscall("setresgid", "int", "int", "int")
+def sys_setresgid(p, t, r: int, e: int, s: int) -> int:
+    os.setresgid(_s32(r), _s32(e), _s32(s))
+    return 0
+
+
+@syscall("setreuid", "int", "int")
+def sys_setreuid(p, t, r: int, e: int) -> int:
+    os.setreuid(_s32(r), _s32(e))
+    return 0
+
+
+@syscall("setregid", "int", "int")
+def sys_setregid(p, t, r: int, e: int) -> int:
+    os.setregid(_s32(r), _s32(e))
+    return 0
+
+
+@syscall("setgroups", "int", "ptr")
+def sys_setgroups(p, t, size: int, addr: int) -> int:
+    groups = struct.unpack(f"<{size}I", p.mem.read(addr, 4 * size)) if size else ()
+    os.setgroups(list(groups))
+    return 0
+
+
+@syscall("get_robust_list", "int", "ptr", "ptr")
+def sys_get_robust_list(p, t, pid: int, head_addr: int, len_addr: int) -> int:
+    target = t if _s32(pid) == 0 else p.threads.get(pid)
+    if target is None:
+        raise Errno(ESRCH)
+    p.mem.write(head_addr, struct.pack("<Q", target.robust_list))
+    p.mem.write(len_addr, struct.pack("<Q", 24))
+    return 0
