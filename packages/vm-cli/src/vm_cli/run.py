@@ -31,9 +31,6 @@ def run(
     strace: Annotated[bool, typer.Option("--strace", help="Print each syscall.")] = False,
 ) -> None:
     """Run PROGRAM with ARGS under user-mode emulation."""
-    if engine is EngineChoice.jit:
-        raise typer.BadParameter("the JIT tier is not wired to vm run yet (issue 4): use "
-                                 "--engine interp", param_hint="--engine")
     options = Options(engine=engine.value, strace=strace, trace=trace, stats=stats)
     status = run_program(program, [program, *ctx.args], options=options)
     raise typer.Exit(status)

@@ -11,10 +11,12 @@ MCJIT, and run natively on a guest state struct and user-mode guest memory.
 - ``support``: 128-bit division and i128/float conversions as LLVM IR;
 - ``engine``: ``JitCompiler``, one MCJIT engine and target machine, batches, compile stats;
 - ``memory``: ``NativeMemory``, guest memory with page permissions;
-- ``executor``: ``run`` and the filetest executor ``filetest_executor``.
+- ``executor``: ``run`` and the filetest executor ``filetest_executor``;
+- ``tiered``: ``JitEngine``, the engine ``vm run --engine jit`` uses: the interpreter for cold
+  blocks, hot blocks compiled in batches and chained by ``dispatch``'s native loop.
 
-Not yet here: block chaining, a software TLB for system mode, hot-spot counters, invalidation
-of code that the guest overwrites.
+Not yet here: a software TLB for system mode, invalidation of compiled code that a native store
+overwrites (stores from the interpreter and the kernel do invalidate).
 """
 
 from .abi import (
@@ -31,10 +33,11 @@ from .engine import CompiledFunction, CompileStats, JitCompiler
 from .executor import HelperTable, JitExecutor, filetest_executor, run
 from .lower import LOWERED_OPS, BatchLowering, LoweringError
 from .memory import NativeMemory
+from .tiered import JitEngine
 
 __all__ = [
     "LOWERED_OPS", "STATUS_ERROR", "STATUS_EXITED", "STATUS_RETURNED", "STATUS_TRAP",
     "TRAP_STATUS", "BatchLowering", "CompileStats", "CompiledFunction", "HelperTable",
-    "JitCompiler", "JitContext", "JitExecutor", "LoweringError", "NativeMemory", "StateStruct",
+    "JitCompiler", "JitContext", "JitEngine", "JitExecutor", "LoweringError", "NativeMemory", "StateStruct",
     "StateView", "filetest_executor", "run",
 ]

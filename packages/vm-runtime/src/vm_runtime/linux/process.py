@@ -167,6 +167,10 @@ class Process:
     def _make_engine(self) -> Any:
         from vm_engine_jit import InterpEngine
 
+        if self.options.engine == "jit":
+            from vm_engine_jit.jit import JitEngine  # loads llvmlite only when asked for
+
+            return JitEngine(self.frontend)
         if self.options.engine not in ("interp", "auto"):
             raise Errno(38)
         return InterpEngine(self.frontend)
