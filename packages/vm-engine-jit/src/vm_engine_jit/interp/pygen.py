@@ -52,7 +52,7 @@ from typing import Any
 from vm_ir import FieldRef, Function, Inst, MemFlags, Module, Value
 from vm_ir.ops import Effect
 from vm_ir.semantics import SEMANTICS, UndefinedBehavior
-from vm_ir.values import to_signed
+from vm_ir.types import INT_TYPES
 
 BlockFn = Callable[..., int]
 
@@ -77,30 +77,21 @@ class Returned(tuple):
     """What a compiled function's ``ret`` gives back: the returned values."""
 
 
-def _rt_sdiv(a: int, b: int, bits: int) -> int:
-    sa, sb = to_signed(a, bits), to_signed(b, bits)
-    if sb == 0 or (sb == -1 and sa == -(1 << (bits - 1))):
-        raise UndefinedBehavior("sdiv by zero or overflow")
-    q = abs(sa) // abs(sb)
-    return (-q if (sa < 0) != (sb < 0) else q) & ((1 << bits) - 1)
+_INT_BY_BITS = {t.bits: t for t in INT_TYPES}
 
 
-def _rt_srem(a: int, b: int, bits: int) -> int:
-    sa, sb = to_signed(a, bits), to_signed(b, bits)
-    q = to_signed(_rt_sdiv(a, b, bits), bits)
-    return (sa - sb * q) & ((1 << bits) - 1)
+def _division(op: str) -> Callable[..., int]:
+    """Generated code's ``_sdiv(a, b, bits)`` and friends: vm-ir's own semantics (undefined
+    cases raise UndefinedBehavior). ``bits`` defaults to 128 for the unsigned ops, whose result
+    never exceeds the dividend and so needs no narrower mask."""
+    sem = SEMANTICS[op]
 
+    def divide(a: int, b: int, bits: int = 128) -> int:
+        t = _INT_BY_BITS[bits]
+        return sem(t, [a, b], {}, [t, t])
 
-def _rt_udiv(a: int, b: int) -> int:
-    if b == 0:
-        raise UndefinedBehavior("udiv by zero")
-    return a // b
-
-
-def _rt_urem(a: int, b: int) -> int:
-    if b == 0:
-        raise UndefinedBehavior("urem by zero")
-    return a % b
+    divide.__name__ = f"_{op}"
+    return divide
 
 
 def _rt_rmw(mem: Any, op: str, addr: int, v: int, size: int, sem: Callable | None,
@@ -155,7 +146,8 @@ def _rt_unwind(error: BaseException, traps: dict[int, TrapPoint]) -> None:
 
 
 RUNTIME: dict[str, Any] = {
-    "_sdiv": _rt_sdiv, "_srem": _rt_srem, "_udiv": _rt_udiv, "_urem": _rt_urem,
+    "_sdiv": _division("sdiv"), "_srem": _division("srem"), "_udiv": _division("udiv"),
+    "_urem": _division("urem"),
     "_rmw": _rt_rmw, "_cmpxchg": _rt_cmpxchg, "BlockTrap": BlockTrap, "Returned": Returned,
     "_misaligned": _rt_misaligned, "_unwind": _rt_unwind,
 }

@@ -15,6 +15,7 @@ import errno as _errno
 import os
 
 from .syscalls import SyscallDef
+from .syscalls.util import s32 as _s32
 
 _MAX_STR = 32
 M64 = (1 << 64) - 1
@@ -42,11 +43,6 @@ def quote(data: bytes, limit: int = _MAX_STR) -> str:
 def _signed(v: int) -> int:
     v &= M64
     return v - (1 << 64) if v >> 63 else v
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >> 31 else v
 
 
 def flags(value: int, names: list[tuple[int, str]], zero: str = "0") -> str:

@@ -13,6 +13,7 @@ import time
 from .. import signals as sig
 from ..process import ProcessExit, Restart, Thread, ThreadExit
 from . import Errno, syscall
+from .util import s32 as _s32
 
 M64 = (1 << 64) - 1
 EINVAL, ENOSYS, EAGAIN, ETIMEDOUT, ESRCH, ECHILD = 22, 38, 11, 110, 3, 10
@@ -21,11 +22,6 @@ CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_VFORK, CLONE_PARENT, CLONE_THREAD = 0x4000, 0x8000, 0x10000
 CLONE_SETTLS, CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID = 0x80000, 0x100000, 0x200000
 CLONE_CHILD_SETTID = 0x1000000
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >> 31 else v
 
 
 @syscall("exit", "int")

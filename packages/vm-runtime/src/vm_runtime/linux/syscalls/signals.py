@@ -16,15 +16,11 @@ import time
 from .. import signals as sig
 from ..process import Interrupted, Restart
 from . import Errno, syscall
+from .util import s32 as _s32
 
 EPERM, ESRCH, EINTR, EAGAIN, ENOMEM, EFAULT, EINVAL = 1, 3, 4, 11, 12, 14, 22
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 SIGSET_SIZE = 8
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >> 31 else v
 
 
 # -- actions and masks ---------------------------------------------------------------------------
