@@ -41,7 +41,8 @@ def declarations() -> dict[str, HelperDecl]:
         decls[name] = HelperDecl(name, [I64] * arity, I64, pure=True)
     for name, (_, arity, takes_rm, _int_out) in FP_HELPERS.items():
         # helpers taking rm may trap (a reserved frm) and write fflags; the rest only fflags
-        decls[name] = HelperDecl(name, [I64] * (arity + takes_rm), I64)
+        decls[name] = HelperDecl(name, [I64] * (arity + takes_rm), I64,
+                                 native="fp." + name.replace("_", "."))
     return decls
 
 

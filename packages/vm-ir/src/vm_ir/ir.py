@@ -168,13 +168,18 @@ class StateLayout:
 
 @dataclass(slots=True)
 class HelperDecl:
-    """A helper the IR may ``call``: its parameter types, optional result type and purity."""
+    """A helper the IR may ``call``: its parameter types, optional result type and purity.
+
+    ``native`` names the standard operation the helper performs (``fp.fadd.d``; see "Native
+    helpers" in docs/ir.md): an engine that knows the name may run its own code for it instead
+    of calling the implementation, with the same results and effects."""
 
     name: str
     params: list[Type] = field(default_factory=list)
     result: Type | None = None
     pure: bool = False
     loc: int | None = None
+    native: str | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -242,8 +247,8 @@ class Module:
         return func
 
     def declare_helper(self, name: str, params: list[Type], result: Type | None = None,
-                       pure: bool = False) -> HelperDecl:
-        decl = HelperDecl(name, list(params), result, pure)
+                       pure: bool = False, native: str | None = None) -> HelperDecl:
+        decl = HelperDecl(name, list(params), result, pure, native=native)
         self.helpers[name] = decl
         return decl
 

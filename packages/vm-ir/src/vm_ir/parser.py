@@ -441,10 +441,16 @@ def _parse_helper(module: Module, line: _Line) -> None:
     params = _parse_types(line)
     result = line.type() if line.accept("->") else None
     pure = line.accept("pure")
+    native = None
+    if line.accept("native"):
+        tok = line.next("the name of a native operation")
+        if tok[0] != "name":
+            line.error(f"expected the name of a native operation, found {tok[1]!r}")
+        native = tok[1]
     line.done()
     if name in module.helpers:
         line.error(f"helper @{name} is declared twice")
-    module.helpers[name] = HelperDecl(name, params, result, pure, line.lineno)
+    module.helpers[name] = HelperDecl(name, params, result, pure, line.lineno, native)
 
 
 def parse(text: str, filename: str = "<string>") -> Module:

@@ -118,7 +118,8 @@ def format_state(state: StateLayout) -> str:
 def format_helper(decl: HelperDecl) -> str:
     result = f" -> {decl.result}" if decl.result is not None else ""
     pure = " pure" if decl.pure else ""
-    return f"helper @{decl.name}{_signature(decl.params, result)}{pure}\n"
+    native = f" native {decl.native}" if decl.native else ""
+    return f"helper @{decl.name}{_signature(decl.params, result)}{pure}{native}\n"
 
 
 def format_module(module: Module) -> str:

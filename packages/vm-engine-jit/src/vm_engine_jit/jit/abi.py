@@ -9,6 +9,10 @@ Every compiled function has the C signature ``int64_t fn(JitContext *ctx)`` and 
 ``STATUS_EXITED`` (1)         ``exit pc``: the pc is in ``ctx->exit_pc``
 ``STATUS_ERROR`` (2)          a helper raised something other than a guest trap; the Python side
                               that ran the helper keeps the exception and raises it
+``STATUS_CODE_WRITE`` (3)     a store to a page with ``PERM_CODE`` (translated code lives there):
+                              nothing was written, the state is as before that instruction and
+                              ``ctx->trap_addr`` holds the address; the caller runs the
+                              instruction another way (and drops the translations it changes)
 ``STATUS_TRAP + k`` (16 + k)  ``trap``, a memory fault, a misaligned access or a helper's
                               ``GuestTrap``: ``k`` is the index of the kind in ``TRAP_KINDS``;
                               ``ctx->trap_addr`` holds the address when ``ctx->trap_flags & 1``
@@ -28,11 +32,13 @@ The context block (``JitContext``, 8-byte fields, offsets in ``CTX``)::
     64  exit_pc     set by ``exit``
     72  trap_addr   the faulting guest address of a memory trap
     80  trap_flags  bit 0: ``trap_addr`` is valid
-    88  user        free for the caller (the executor keeps nothing there)
+    88  user        the instruction budget of region code (``lower.Region``): each block
+                    subtracts its instructions; otherwise free for the caller
 
 User-mode memory: a guest access of ``n`` bytes at ``addr`` is allowed when
 ``0 <= addr - mem_guest`` and ``addr - mem_guest + n <= mem_size`` and the permission bytes of
-its first and last page both have the bit the access needs (read, write, or both for atomics);
+its first and last page both have the bit the access needs (read, write, or both for atomics),
+and for a write neither has ``PERM_CODE``;
 it then touches host memory at ``mem_host + (addr - mem_guest)``. A refused access touches
 nothing and returns a ``mem_fault`` trap with the guest address. ``mem_host - mem_guest`` must
 be a multiple of 16 (so that naturally aligned guest atomics are aligned on the host).
@@ -61,6 +67,7 @@ from vm_ir.ops import TRAP_KINDS
 STATUS_RETURNED = 0
 STATUS_EXITED = 1
 STATUS_ERROR = 2
+STATUS_CODE_WRITE = 3
 STATUS_TRAP = 16
 #: the status of each trap kind
 TRAP_STATUS: dict[str, int] = {kind: STATUS_TRAP + i for i, kind in enumerate(TRAP_KINDS)}
@@ -71,6 +78,8 @@ PAGE_SIZE = 1 << PAGE_SHIFT
 PERM_READ = 1
 PERM_WRITE = 2
 PERM_RW = PERM_READ | PERM_WRITE
+#: translations of the page's code exist: a native store there stops (``STATUS_CODE_WRITE``)
+PERM_CODE = 16
 
 
 class JitContext(ctypes.Structure):
@@ -247,8 +256,8 @@ class StateView:
 
 
 __all__ = [
-    "CTX", "ENTRY_FN", "HELPER_FN", "PAGE_SHIFT", "PAGE_SIZE", "PERM_READ", "PERM_RW",
-    "PERM_WRITE", "SLOT_BYTES", "STATUS_ERROR", "STATUS_EXITED", "STATUS_RETURNED",
+    "CTX", "ENTRY_FN", "HELPER_FN", "PAGE_SHIFT", "PAGE_SIZE", "PERM_CODE", "PERM_READ",
+    "PERM_RW", "PERM_WRITE", "SLOT_BYTES", "STATUS_CODE_WRITE", "STATUS_ERROR", "STATUS_EXITED", "STATUS_RETURNED",
     "STATUS_TRAP", "TRAP_STATUS", "FieldSlot", "JitContext", "StateStruct", "StateView",
     "new_slots", "read_slot", "storage_bytes", "trap_kind", "write_slot",
 ]

@@ -93,11 +93,13 @@ class BlockText:
 class FunctionText:
     """A function being written: blocks in order, fresh names for values and blocks."""
 
-    def __init__(self, name: str, ret: str, params: Iterable[str], linkage: str = "") -> None:
+    def __init__(self, name: str, ret: str, params: Iterable[str], linkage: str = "",
+                 attrs: str = "") -> None:
         self.name = name
         self.ret = ret
         self.params = list(params)
         self.linkage = linkage
+        self.attrs = attrs
         self.blocks: list[BlockText] = []
         self._next = 0
         self._labels: set[str] = set()
@@ -122,7 +124,8 @@ class FunctionText:
 
     def render(self) -> str:
         link = f"{self.linkage} " if self.linkage else ""
-        head = f"define {link}{self.ret} @\"{self.name}\"({', '.join(self.params)}) {{"
+        attrs = f" {self.attrs}" if self.attrs else ""
+        head = f"define {link}{self.ret} @\"{self.name}\"({', '.join(self.params)}){attrs} {{"
         return head + "\n" + "\n".join(b.render() for b in self.blocks) + "\n}\n"
 
 
@@ -242,6 +245,11 @@ class Builder:
 
     def ret(self, value: Val) -> None:
         self.raw(f"ret {value.ty} {value.ref}")
+
+    def switch(self, value: Val, default: BlockText, cases: Iterable[tuple[int, BlockText]]
+               ) -> None:
+        arms = " ".join(f"{value.ty} {const(value.ty, v).ref}, label {b.ref}" for v, b in cases)
+        self.raw(f"switch {value.ty} {value.ref}, label {default.ref} [ {arms} ]")
 
 
 class ModuleText:

@@ -110,7 +110,8 @@ class JitCompiler:
     """
 
     def __init__(self, opt_level: int = 2, cpu: str | None = None,
-                 features: str | None = None, codegen_level: int | None = None) -> None:
+                 features: str | None = None, codegen_level: int | None = None,
+                 native_helpers: bool = True) -> None:
         _init_target()
         self.opt_level = opt_level
         self.codegen_level = opt_level if codegen_level is None else codegen_level
@@ -124,6 +125,8 @@ class JitCompiler:
         self._tm = target.create_target_machine(cpu=cpu, features=features,
                                                 opt=self.codegen_level, jit=True)
         self.triple = llvm.get_process_triple()
+        #: ``fp.*`` helpers as host SSE code (x86-64 only; elsewhere they call Python)
+        self.native_helpers = native_helpers and self.triple.startswith("x86_64")
         self.data_layout = str(self._tm.target_data)
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self._tm)
         self._lock = threading.Lock()
@@ -144,7 +147,7 @@ class JitCompiler:
               ) -> tuple[BatchLowering, list[tuple[Module, Function, str]]]:
         """The LLVM module of a batch, unoptimised, and its (module, function, symbol)s."""
         batch = BatchLowering(f"vmjit{self._id}_{self._batches}", self.triple, self.data_layout,
-                              atomic128=self.atomic128)
+                              atomic128=self.atomic128, native_helpers=self.native_helpers)
         prefix = f"vmjit{self._id}.{self._batches}"
         self._batches += 1
         done = []

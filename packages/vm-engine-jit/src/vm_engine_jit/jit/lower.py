@@ -30,19 +30,22 @@ compiler-rt functions LLVM would call.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from vm_ir import OPS, Block, FieldRef, Function, Inst, MemFlags, Module, Type, Value
+from vm_ir import OPS, Block, FieldRef, Function, HelperDecl, Inst, MemFlags, Module, Type, Value
 from vm_ir.ops import TRAP_KINDS
 from vm_ir.values import CANONICAL_NAN
 
-from . import support
+from . import nativefp, support
 from .abi import (
     CTX,
     PAGE_SHIFT,
+    PERM_CODE,
     PERM_READ,
     PERM_RW,
     PERM_WRITE,
     SLOT_BYTES,
+    STATUS_CODE_WRITE,
     STATUS_EXITED,
     STATUS_RETURNED,
     TRAP_STATUS,
@@ -109,6 +112,36 @@ def reachable_blocks(func: Function) -> list[Block]:
     return order
 
 
+@dataclass(frozen=True, slots=True)
+class RegionMember:
+    """A lifted block in a region: its function (no parameters, ends in ``exit``s), the guest
+    pc it starts at and how many guest instructions it counts for."""
+
+    module: Module
+    func: Function
+    pc: int
+    insns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """Lifted blocks compiled as one function, entered at the first.
+
+    An ``exit`` to the pc of a member is a branch to it (a constant pc directly, a computed one
+    through a ``switch`` LLVM folds for a ``select`` of two constants), so loops inside the
+    region stay in one function with the guest registers in SSA values. Every member counts
+    its ``insns`` off the budget in the context's ``user`` field on entry; an edge inside the
+    region with the budget spent exits to that member's pc instead. The members' modules
+    must declare the same helpers in the same order (one helper table serves them all).
+    """
+
+    members: tuple[RegionMember, ...]
+
+    @property
+    def pcs(self) -> list[int]:
+        return [m.pc for m in self.members]
+
+
 class BatchLowering:
     """One LLVM module (as text) holding the lowered functions of a compile batch.
 
@@ -117,9 +150,10 @@ class BatchLowering:
     """
 
     def __init__(self, name: str = "vmjit", triple: str = "", data_layout: str = "",
-                 atomic128: bool = True) -> None:
+                 atomic128: bool = True, native_helpers: bool = True) -> None:
         self.module = ModuleText(name, triple, data_layout)
         self.atomic128 = atomic128
+        self.native_helpers = native_helpers
         self.symbols: list[str] = []
 
     def add(self, module: Module, func: Function, symbol: str,
@@ -132,18 +166,46 @@ class BatchLowering:
         self.module.functions.append(fn.render())
         self.symbols.append(symbol)
 
+    def add_region(self, region: Region, symbol: str, state: StateStruct | None = None) -> None:
+        """Lower the lifted blocks of ``region`` as one function ``symbol`` (see ``Region``)."""
+        first = region.members[0]
+        if state is None:
+            state = StateStruct(first.module.state)
+        fn = FunctionText(symbol, "i64", ["ptr noalias %ctx"])
+        _FunctionLowering(self, first.module, first.func, fn, state, region).run()
+        self.module.functions.append(fn.render())
+        self.symbols.append(symbol)
+
     def __str__(self) -> str:
         return self.module.render()
 
 
 class _FunctionLowering:
+    """One LLVM function: a vm-ir function, or the members of a ``Region``.
+
+    Guest state fields the code reads or writes live in ``alloca``s while it runs (LLVM turns
+    them into SSA values): each is loaded from the state struct once in the prologue, and the
+    fields written anywhere in the function are written back at every ``ret`` and before each
+    helper call (which may read them), and all are read again after one (which may write
+    them). Where those writes go is only known when the whole function is lowered, so ``ret``
+    sites and calls leave a marker (``_sync``) that ``_expand_syncs`` fills in at the end.
+    """
+
     def __init__(self, batch: BatchLowering, module: Module, func: Function, fn: FunctionText,
-                 state: StateStruct) -> None:
+                 state: StateStruct, region: Region | None = None) -> None:
         self.batch = batch
         self.module = module
         self.func = func
         self.fn = fn
         self.state = state
+        self.region = region
+        #: pc -> the block an edge inside the region goes to (checks the budget first)
+        self._member_edge: dict[int, BlockText] = {}
+        #: state location -> (alloca, memory type, offset; None: the budget in ctx.user)
+        self._cache: dict[object, tuple[Val, str, int | None]] = {}
+        self._written: set[object] = set()
+        #: (block, line index, kind): "flush" before a ret, "flush_regs" too, "reload"
+        self._syncs: list[tuple[BlockText, int, str]] = []
         self.helper_index = {name: i for i, name in enumerate(module.helpers)}
         self.values: dict[Value, Val] = {}
         self.blocks: dict[int, BlockText] = {}
@@ -153,19 +215,30 @@ class _FunctionLowering:
         self.ctx = Val("ptr", "%ctx")
         self._ctx_fields: dict[str, Val] = {}
         self._limits: dict[int, Val] = {}
-        self._fault: tuple[BlockText, Phi, Phi] | None = None
+        self._fault: tuple[BlockText, Phi, Phi, Phi] | None = None
         self._helper_failed: tuple[BlockText, Phi] | None = None
         self._slots: tuple[Val, Val] | None = None
 
     # -- structure ---------------------------------------------------------------------------
     def run(self) -> None:
-        order = reachable_blocks(self.func)
-        for block in order:
-            self.blocks[id(block)] = self.fn.block(block.name)
         b = self.b
-        for i, (param, t) in enumerate(zip(self.func.entry.params, self.func.params,
-                                           strict=True)):
-            self.values[param] = self._load_slot(self._ctx_field("args"), i, t)
+        if self.region is None:
+            for i, (param, t) in enumerate(zip(self.func.entry.params, self.func.params,
+                                               strict=True)):
+                self.values[param] = self._load_slot(self._ctx_field("args"), i, t)
+            entry = self._lower_body(self.func, "")
+        else:
+            entry = self._lower_region(self.region)
+        b.at(self.prologue)  # its loads were added on demand; now it can end
+        b.br(entry)
+        self._expand_syncs()
+
+    def _lower_body(self, func: Function, prefix: str) -> BlockText:
+        """Lower the blocks of ``func`` (labels prefixed); its entry block."""
+        b = self.b
+        order = reachable_blocks(func)
+        for block in order:
+            self.blocks[id(block)] = self.fn.block(prefix + block.name)
         for block in order[1:]:
             phis = [b.phi(llvm_type(p.type), self.blocks[id(block)]) for p in block.params]
             self.values.update(zip(block.params, phis, strict=True))
@@ -178,9 +251,112 @@ class _FunctionLowering:
                     if result is None:  # pragma: no cover - a lowering bug
                         raise LoweringError(f"lowering of {inst.op.name} gave no value")
                     self.values[inst.result] = result
-        b.at(self.prologue)  # its loads were added on demand; now it can end
-        b.br(self.blocks[id(self.func.entry)])
+        return self.blocks[id(func.entry)]
 
+    def _lower_region(self, region: Region) -> BlockText:
+        b = self.b
+        helpers = list(self.module.helpers)
+        enters: list[BlockText] = []
+        for k, member in enumerate(region.members):
+            if member.func.params or list(member.module.helpers) != helpers:
+                raise LoweringError(f"block {member.pc:#x} cannot join a region")
+            enter = self.fn.block(f"b{k}")
+            edge = self.fn.block(f"b{k}.edge")
+            enters.append(enter)
+            self._member_edge.setdefault(member.pc, edge)
+            # an edge inside the region: on while budget is left, else exit to this pc
+            b.at(edge)
+            left = self._cached_load("budget")
+            out = self.fn.block(f"b{k}.spent")
+            b.cbr(b.icmp("sgt", left, const("i64", 0)), enter, out)
+            b.at(out)
+            self._ctx_store("exit_pc", const("i64", member.pc))
+            self._ret(const("i64", STATUS_EXITED))
+        for k, member in enumerate(region.members):
+            self.module = member.module
+            self.func = member.func
+            body = self._lower_body(member.func, f"b{k}.")
+            b.at(enters[k])
+            left = self._cached_load("budget")
+            self._cached_store("budget", b.op("sub", left, const("i64", member.insns)))
+            if "pc" in self.state.fields:
+                self._cached_store(FieldRef("pc"), const("i64", member.pc))
+            b.br(body)
+        return enters[0]
+
+    # -- the state cache -----------------------------------------------------------------------
+    def _location(self, key: object) -> tuple[Val, str, int | None]:
+        entry = self._cache.get(key)
+        if entry is None:
+            if key == "budget":
+                ty, offset = "i64", None
+            else:
+                assert isinstance(key, FieldRef)
+                ty = memory_type(self.state.fields[key.name].type)
+                offset = self.state.offset(key)
+            slot = self._in_prologue(lambda b: b.alloca(ty, 16))
+
+            def init(b: Builder) -> Val:
+                b.store(self._read_home(b, ty, key, offset), slot, 16)
+                return slot
+
+            self._in_prologue(init)
+            entry = (slot, ty, offset)
+            self._cache[key] = entry
+        return entry
+
+    def _read_home(self, b: Builder, ty: str, key: object, offset: int | None) -> Val:
+        if offset is None:
+            return b.load(ty, b.gep(self.ctx, CTX["user"]), align=8)
+        align = min(self.state.fields[key.name].elem_bytes, 8)  # type: ignore[attr-defined]
+        return b.load(ty, b.gep(self._ctx_field("state"), offset), align)
+
+    def _write_home(self, b: Builder, value: Val, key: object, offset: int | None) -> None:
+        if offset is None:
+            b.store(value, b.gep(self.ctx, CTX["user"]), align=8)
+            return
+        align = min(self.state.fields[key.name].elem_bytes, 8)  # type: ignore[attr-defined]
+        b.store(value, b.gep(self._ctx_field("state"), offset), align)
+
+    def _cached_load(self, key: object) -> Val:
+        slot, ty, _ = self._location(key)
+        return self.b.load(ty, slot, 16)
+
+    def _cached_store(self, key: object, value: Val) -> None:
+        slot, _, _ = self._location(key)
+        self._written.add(key)
+        self.b.store(value, slot, 16)
+
+    def _sync(self, kind: str) -> None:
+        """Mark where cached state is written back (``flush``: the budget and the written
+        fields; ``budget``: the budget only) or read again (``reload``)."""
+        self._syncs.append((self.b.block, len(self.b.block.lines), kind))
+
+    def _ret(self, status: Val, kind: str = "flush") -> None:
+        self._sync(kind)
+        self.b.ret(status)
+
+    def _expand_syncs(self) -> None:
+        # the state pointer is loaded in the prologue; make sure it is there before rendering
+        if any(k != "budget" for k in self._cache):
+            self._ctx_field("state")
+        by_block: dict[int, list[tuple[int, str]]] = {}
+        blocks: dict[int, BlockText] = {}
+        for block, index, kind in self._syncs:
+            by_block.setdefault(id(block), []).append((index, kind))
+            blocks[id(block)] = block
+        for key, sites in by_block.items():
+            block = blocks[key]
+            for index, kind in sorted(sites, reverse=True):
+                scratch = BlockText("scratch")
+                b = Builder(self.fn, scratch, self.batch.module)
+                for loc, (slot, ty, offset) in self._cache.items():
+                    if kind == "reload":
+                        if loc != "budget":
+                            b.store(self._read_home(b, ty, loc, offset), slot, 16)
+                    elif loc in self._written and (kind == "flush" or loc == "budget"):
+                        self._write_home(b, b.load(ty, slot, 16), loc, offset)
+                block.lines[index:index] = scratch.lines
     def _in_prologue(self, emit: Callable[[Builder], Val]) -> Val:
         here = self.b.block
         self.b.at(self.prologue)
@@ -399,42 +575,44 @@ class _FunctionLowering:
         return self.b.fcmp(str(inst.imms["cond"]), self.arg(inst, 0), self.arg(inst, 1))
 
     # -- state --------------------------------------------------------------------------------
-    def _field(self, inst: Inst) -> tuple[Val, int]:
-        ref: FieldRef = inst.imms["field"]  # type: ignore[assignment]
-        align = min(self.state.fields[ref.name].elem_bytes, 8)
-        return self.b.gep(self._ctx_field("state"), self.state.offset(ref)), align
+    def state_get(self, name: str) -> Val:
+        """A scalar state field (not an ``i1``), read."""
+        return self._cached_load(FieldRef(name))
+
+    def state_set(self, name: str, value: Val) -> None:
+        self._cached_store(FieldRef(name), value)
 
     def get(self, inst: Inst) -> Val:
         t = inst.result.type  # type: ignore[union-attr]
-        ptr, align = self._field(inst)
-        raw = self.b.load(memory_type(t), ptr, align)
+        raw = self._cached_load(inst.imms["field"])
         return self.b.cast("trunc", raw, "i1") if t.bits == 1 else raw
 
     def set(self, inst: Inst) -> None:
         value = self.arg(inst, 0)
         if value.ty == "i1":
             value = self.b.cast("zext", value, "i8")
-        ptr, align = self._field(inst)
-        self.b.store(value, ptr, align)
+        self._cached_store(inst.imms["field"], value)
 
     # -- memory -------------------------------------------------------------------------------
-    def _fault_block(self) -> tuple[BlockText, Phi, Phi]:
-        """The function's one block for refused accesses: from the guest address and the
-        alignment mask it came with, ``misaligned`` or ``mem_fault``."""
+    def _fault_block(self) -> tuple[BlockText, Phi, Phi, Phi]:
+        """The function's one block for refused accesses: from the guest address, the
+        alignment mask and whether a write found a ``PERM_CODE`` page, ``misaligned``,
+        ``STATUS_CODE_WRITE`` or ``mem_fault``."""
         if self._fault is None:
             here = self.b.block
             block = self.fn.block("mem_trap")
             b = self.b
             b.at(block)
-            addr, mask = b.phi("i64"), b.phi("i64")
+            addr, mask, code = b.phi("i64"), b.phi("i64"), b.phi("i1")
             misaligned = b.icmp("ne", b.op("and", addr, mask), const("i64", 0))
             status = b.select(misaligned, const("i64", TRAP_STATUS["misaligned"]),
-                              const("i64", TRAP_STATUS["mem_fault"]))
+                              b.select(code, const("i64", STATUS_CODE_WRITE),
+                                       const("i64", TRAP_STATUS["mem_fault"])))
             self._ctx_store("trap_addr", addr)
             self._ctx_store("trap_flags", const("i64", 1))
-            b.ret(status)
+            self._ret(status)
             b.at(here)
-            self._fault = (block, addr, mask)
+            self._fault = (block, addr, mask, code)
         return self._fault
 
     def _host_address(self, addr: Val, size: int, align: int, need: int) -> Val:
@@ -456,14 +634,22 @@ class _FunctionLowering:
                             const("i64", 0))
             granted = b.op("and", granted, b.load("i8", b.gep(perms, last)))
         need_c = const("i8", need)
-        ok = b.op("and", inside, b.icmp("eq", b.op("and", granted, need_c), need_c))
+        # a write must also find no translated code on the page (PERM_CODE)
+        test = const("i8", need | PERM_CODE) if need & PERM_WRITE else need_c
+        ok = b.op("and", inside, b.icmp("eq", b.op("and", granted, test), need_c))
+        if need & PERM_WRITE:
+            code = b.op("and", inside, b.icmp("ne", b.op("and", granted, const("i8", PERM_CODE)),
+                                              const("i8", 0)))
+        else:
+            code = const("i1", 0)
         if align > 1:
             low = b.op("and", a64, const("i64", align - 1))
             ok = b.op("and", ok, b.icmp("eq", low, const("i64", 0)))
-        block, addr_phi, mask_phi = self._fault_block()
+        block, addr_phi, mask_phi, code_phi = self._fault_block()
         source = self._continue_if(ok, block, "access")
         addr_phi.add(a64, source)
         mask_phi.add(const("i64", align - 1), source)
+        code_phi.add(code, source)
         return b.gep(self._ctx_field("mem_host"), off)
 
     def _limit(self, size: int) -> Val:
@@ -575,24 +761,42 @@ class _FunctionLowering:
             block = self.fn.block("helper_failed")
             self.b.at(block)
             status = self.b.phi("i64")
-            self.b.ret(status)
+            # the helper saw the state as it was written before the call, and may have
+            # changed it: only the budget goes back
+            self._ret(status, "budget")
             self.b.at(here)
             self._helper_failed = (block, status)
         return self._helper_failed
 
+    def _native(self, decl: HelperDecl) -> bool:
+        """Whether a call of ``decl`` runs as native code (``nativefp``) in this function."""
+        if decl.native not in nativefp.SUPPORTED or not self.batch.native_helpers:
+            return False
+        fields = self.state.fields
+        return all(name in fields and fields[name].count is None
+                   and fields[name].type.bits == 64 for name in nativefp.STATE_FIELDS)
+
     def call(self, inst: Inst) -> Val | None:
+        decl = self.module.helpers[str(inst.imms["helper"])]
+        if self._native(decl):
+            return nativefp.lower_call(self, inst, decl)
+        return self.call_helper(inst, decl)
+
+    def call_helper(self, inst: Inst, decl: HelperDecl) -> Val | None:
+        """``inst`` as a call through the helper table (the implementation in Python)."""
         b = self.b
-        name = str(inst.imms["helper"])
-        decl = self.module.helpers[name]
+        name = decl.name
         args, ret = self._helper_slots()
         for i, (arg, t) in enumerate(zip(inst.args, decl.params, strict=True)):
             self._store_slot(args, i, t, self.values[arg])
         entry = b.gep(self._ctx_field("helpers"), 8 * self.helper_index[name])
         target = b.load("ptr", entry, align=8)
+        self._sync("flush")
         status = b.call("i64", target.ref, [self.ctx, args, ret])
         block, phi = self._failed_block()
         source = self._continue_if(b.icmp("eq", status, const("i64", 0)), block, "helper_done")
         phi.add(status, source)
+        self._sync("reload")
         if inst.result is None:
             return None
         assert decl.result is not None
@@ -626,18 +830,28 @@ class _FunctionLowering:
         b.cbr(self.arg(inst, 0), then_block, else_block)
 
     def exit(self, inst: Inst) -> None:
-        self._ctx_store("exit_pc", self.arg(inst, 0))
-        self.b.ret(const("i64", STATUS_EXITED))
+        b = self.b
+        target = self.arg(inst, 0)
+        edges = self._member_edge
+        if edges and target.ref.isdigit() and int(target.ref) in edges:
+            b.br(edges[int(target.ref)])  # a constant pc inside the region
+            return
+        if edges and not target.ref.isdigit():  # computed: maybe a member, maybe not
+            out = self.fn.block("leave")
+            b.switch(target, out, sorted(edges.items()))
+            b.at(out)
+        self._ctx_store("exit_pc", target)
+        self._ret(const("i64", STATUS_EXITED))
 
     def trap(self, inst: Inst) -> None:
         self._ctx_store("trap_flags", const("i64", 0))
-        self.b.ret(const("i64", TRAP_STATUS[str(inst.imms["kind"])]))
+        self._ret(const("i64", TRAP_STATUS[str(inst.imms["kind"])]))
 
     def ret(self, inst: Inst) -> None:
         rets = self.b.load("ptr", self.b.gep(self.ctx, CTX["rets"]), align=8)
         for i, (arg, t) in enumerate(zip(inst.args, self.func.returns, strict=True)):
             self._store_slot(rets, i, t, self.values[arg])
-        self.b.ret(const("i64", STATUS_RETURNED))
+        self._ret(const("i64", STATUS_RETURNED))
 
 
 def _fsuffix(v: Val) -> str:
@@ -679,5 +893,5 @@ if _missing or _unknown:
                          f"unknown ops: {_unknown}")
 assert set(TRAP_STATUS) == set(TRAP_KINDS)
 
-__all__ = ["LOWERED_OPS", "BatchLowering", "LoweringError", "llvm_type", "memory_type",
-           "reachable_blocks"]
+__all__ = ["LOWERED_OPS", "BatchLowering", "LoweringError", "Region", "RegionMember",
+           "llvm_type", "memory_type", "reachable_blocks"]
