@@ -5,8 +5,9 @@ Two sets: every guest program of tests-integration/guests (bench_cpu with one it
 and Debian's busybox-static running shell scripts and applets over small files that each
 test prepares twice, once for each run, in its own scratch directory.
 
-`vm run` runs as a subprocess (``python -m vm_cli run --engine interp``) so that a guest
-that dies by a signal, forks or execs does so as it would on its own.
+Each case runs under every engine (``ENGINES``: interp, jit and auto). `vm run` runs as a
+subprocess (``python -m vm_cli run --engine E``) so that a guest that dies by a signal, forks
+or execs does so as it would on its own.
 """
 
 from __future__ import annotations
@@ -29,10 +30,15 @@ VM_TIMEOUT = 600.0
 pytestmark = pytest.mark.slow
 
 
+#: every case runs under each engine: the interpreter, the JIT and the default (auto: the JIT)
+ENGINES = ["interp", "jit", "auto"]
+
+
 def run_vm(binary: str | os.PathLike[str], args: list[str], stdin: bytes = b"",
-           env: dict[str, str] | None = None, cwd: Path | None = None) -> guestlib.Run:
-    """``binary args`` under `vm run` (interpreter), with guestlib's fixed environment."""
-    argv = [sys.executable, "-m", "vm_cli", "run", "--engine", "interp", os.fspath(binary), *args]
+           env: dict[str, str] | None = None, cwd: Path | None = None,
+           engine: str = "interp") -> guestlib.Run:
+    """``binary args`` under `vm run --engine ENGINE`, with guestlib's fixed environment."""
+    argv = [sys.executable, "-m", "vm_cli", "run", "--engine", engine, os.fspath(binary), *args]
     return guestlib.run(argv, stdin=stdin, env=env, cwd=cwd, timeout=VM_TIMEOUT)
 
 
@@ -61,8 +67,9 @@ def guest_case(name: str) -> tuple[list[str], dict[str, str] | None]:
     return OVERRIDES.get(name, reference.CASES[name])
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("name", guestlib.guest_names())
-def test_guest_matches_qemu(name: str, tmp_path: Path) -> None:
+def test_guest_matches_qemu(name: str, engine: str, tmp_path: Path) -> None:
     binary = guestlib.guest(ARCH, name)
     args, env = guest_case(name)
     runs = {}
@@ -74,7 +81,7 @@ def test_guest_matches_qemu(name: str, tmp_path: Path) -> None:
             qenv = guestlib.exec_env(ARCH) if env == {} else env
             runs[who] = guestlib.run_qemu(ARCH, binary, argv, env=qenv, cwd=scratch)
         else:
-            runs[who] = run_vm(binary, argv, env=env or None, cwd=scratch)
+            runs[who] = run_vm(binary, argv, env=env or None, cwd=scratch, engine=engine)
     assert_same(name, runs["qemu"], runs["vm"])
 
 
@@ -261,8 +268,10 @@ def applet_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"{bindir}:{guestlib.DEFAULT_ENV['PATH']}"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("case", BUSYBOX_CASES, ids=[c.id for c in BUSYBOX_CASES])
-def test_busybox_matches_qemu(case: Case, tmp_path: Path, applet_path: str) -> None:
+def test_busybox_matches_qemu(case: Case, engine: str, tmp_path: Path,
+                              applet_path: str) -> None:
     binary = guestlib.busybox(ARCH)
     env = {**guestlib.DEFAULT_ENV, "PATH": applet_path}
     runs = {}
@@ -276,5 +285,6 @@ def test_busybox_matches_qemu(case: Case, tmp_path: Path, applet_path: str) -> N
             runs[who] = guestlib.run_qemu(ARCH, binary, case.args, stdin=case.stdin, env=env,
                                           cwd=work)
         else:
-            runs[who] = run_vm(binary, case.args, stdin=case.stdin, env=env, cwd=work)
+            runs[who] = run_vm(binary, case.args, stdin=case.stdin, env=env, cwd=work,
+                               engine=engine)
     assert_same(f"busybox {case.id}", runs["qemu"], runs["vm"])

@@ -51,6 +51,17 @@ class PagedMemory:
         self.views = {f"{k}{8 * n}": raw.cast(c.upper() if k == "u" else c)
                       for n, c in ((1, "b"), (2, "h"), (4, "i"), (8, "q")) for k in "us"}
 
+    @property
+    def base(self) -> int:
+        """The host address of guest address 0 (the LLVM JIT accesses memory there)."""
+        import ctypes
+
+        if not hasattr(self, "_pinned"):
+            self._pinned = (ctypes.c_char * self.size).from_buffer(self.data)
+        address = ctypes.addressof(self._pinned)
+        assert address % 16 == 0, "the JIT needs 16-byte aligned guest memory"
+        return address
+
     def direct_access(self) -> dict[str, Any] | None:
         if not self.direct:
             return None

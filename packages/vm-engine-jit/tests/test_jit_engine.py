@@ -48,12 +48,13 @@ def test_jit_matches_interp(case: tuple[str, ...]) -> None:
     assert _run("jit", guest, *args) == expected
 
 
-@pytest.mark.parametrize("guest", ["hello", "int_m", "float_fenv", "mmap_prot"])
+@pytest.mark.parametrize("guest", ["hello", "int_m", "float_fenv", "mmap_prot", "smc",
+                                   "atomics_threads"])
 def test_jit_compiling_every_block_matches_interp(guest: str) -> None:
     if not (GUESTS / guest).exists():
         pytest.skip(f"{guest} is not built")
     expected = _run("interp", guest)
-    assert _run("jit", guest, env={"VM_JIT_HOT_RUNS": "1"}) == expected
+    assert _run("jit", guest, env={"VM_JIT_HOT_RUNS": "1", "VM_JIT_BACKGROUND": "0"}) == expected
 
 
 def _loop_program(engine_factory, hot_runs: int):
@@ -92,7 +93,8 @@ def test_native_fault_is_a_precise_trap(hot_runs: int) -> None:
     from vm_engine_jit.jit import JitEngine
 
     _, istate, itrap = _loop_program(lambda f, _h: InterpEngine(f), hot_runs)
-    engine, state, trap = _loop_program(lambda f, h: JitEngine(f, hot_runs=h), hot_runs)
+    engine, state, trap = _loop_program(
+        lambda f, h: JitEngine(f, hot_runs=h, background=False), hot_runs)
     assert trap is not None and itrap is not None
     assert trap.kind is TrapKind.MEM_FAULT
     assert (trap.pc, trap.addr) == (itrap.pc, itrap.addr) == (0x10008, 0x21000)
@@ -101,3 +103,98 @@ def test_native_fault_is_a_precise_trap(hot_runs: int) -> None:
     assert engine.native_insns > 0 and 0x10008 in engine.native
     engine.invalidate(0x10000, 0x1000)
     assert not engine.native
+
+
+def _program(words: list[int], engine_factory):
+    """``words`` at 0x10000 in an RWX page, run from there to a trap."""
+    memory_mod = pytest.importorskip("vm_runtime.linux.memory")
+    from vm_engine_jit import state_class
+    from vm_frontend_riscv.frontend import RiscvFrontend
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import interp_support as s
+
+    frontend = RiscvFrontend()
+    mem = memory_mod.AddressSpace(1 << 24)
+    prot = memory_mod.PROT_READ | memory_mod.PROT_WRITE | memory_mod.PROT_EXEC
+    mem.map(0x10000, 0x1000, prot)
+    mem.write_unchecked(0x10000, s.code(*words))
+    engine = engine_factory(frontend)
+    engine.on_translate = lambda block: mem.mark_code(block.pc, block.length)
+    mem.on_code_write = engine.invalidate
+    state = state_class(frontend.state_layout)()
+    state.pc = 0x10000
+    return engine, state, engine.run(state, mem)
+
+
+def _interp_and_jit(words: list[int], **jit_options):
+    from vm_engine_jit import InterpEngine
+    from vm_engine_jit.jit import JitEngine
+
+    _, istate, itrap = _program(words, InterpEngine)
+    engine, state, trap = _program(
+        words, lambda f: JitEngine(f, background=False, **jit_options))
+    assert (trap.kind, trap.pc) == (itrap.kind, itrap.pc)
+    assert state.as_dict() == istate.as_dict()
+    return engine, state
+
+
+def test_a_loop_of_several_blocks_becomes_one_region() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import interp_support as s
+
+    # a0 counts 3000 iterations; odd ones add to a1 through a branch around a block
+    words = [
+        s.addi("a0", "zero", 0), s.addi("a1", "zero", 0), s.lui("t0", 1),  # t0 = 4096
+        s.addi("t1", "a0", 0),                       # 0x1000c loop: t1 = a0
+        s.addi("t2", "zero", 1),
+        s.addi("t3", "t1", 0),
+        s.branch("beq", "t3", "zero", 8),            # even (first) iteration skips one add
+        s.addi("a1", "a1", 3),
+        s.addi("a0", "a0", 1),                        # 0x10020
+        s.branch("bne", "a0", "t0", -0x18),           # back to 0x1000c
+        s.EBREAK,
+    ]
+    engine, state = _interp_and_jit(words, hot_runs=2, promote_after=64)
+    assert state.x[10] == 4096
+    assert engine.stats.regions_compiled >= 1
+    assert engine.native_insns > 0.9 * engine.stats.insns
+
+
+def test_a_native_store_into_compiled_code_is_seen() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import interp_support as s
+
+    new = s.addi("a0", "a0", 7)
+    words = [
+        s.addi("a0", "zero", 0), s.addi("t0", "zero", 100),
+        s.addi("a0", "a0", 1), s.addi("t0", "t0", -1), s.branch("bne", "t0", "zero", -8),
+        s.lui("a1", 0x10),                      # 0x10014: a1 = 0x10000
+        s.load("lw", "a2", "a1", 0x30),         # the new instruction
+        s.store("sw", "a2", "a1", 0x24),        # written over the one at 0x10024
+        s.jal("zero", 4),
+        s.addi("a0", "a0", 1000),               # 0x10024
+        s.EBREAK,
+        0, new,                                 # 0x10030
+    ]
+    engine, state = _interp_and_jit(words, hot_runs=1)
+    assert state.x[10] == 107
+    assert engine.stats.exits.get("code_write", 0) >= 1
+
+
+def test_a_small_code_cache_evicts_and_stays_correct() -> None:
+    if not (GUESTS / "bench_cpu").exists():
+        pytest.skip("bench_cpu is not built")
+    expected = _run("interp", "bench_cpu", "1")
+    done = subprocess.run([*_vm(), "run", "--engine", "jit", "--stats",
+                           str(GUESTS / "bench_cpu"), "1"],
+                          capture_output=True, text=True, check=False, timeout=600,
+                          env={**os.environ, "VM_JIT_CODE_CACHE": "65536"})
+    assert (done.returncode, done.stdout) == expected
+    import re
+
+    evictions = re.search(r"(\d+) evictions, (\d+) bytes", done.stderr)
+    assert evictions is not None, done.stderr
+    assert int(evictions.group(1)) > 0
+    # the bound, and the batches compiled after the newer generation reached its half
+    assert int(evictions.group(2)) <= 65536 * 3 // 2

@@ -2,7 +2,7 @@
 RV64GC + Zb* programs of vm-frontend-riscv's differential tests (their generator, our
 runner): blocks on the reference evaluator only, compiled at their first run, compiled at
 their second, with the memory's own load/store or with direct access, with regions formed
-as soon as they can be."""
+as soon as they can be, and the LLVM JIT (blocks compiled before they run, then regions)."""
 
 from __future__ import annotations
 
@@ -92,3 +92,11 @@ def test_tiers_agree(prog) -> None:
     mem = _memory(prog, True)
     for n in range(3):
         assert run(prog, engine, mem) == want, f"run {n} with regions differs\n{prog}"
+    # the LLVM JIT: every block compiled before its first run, then regions at once
+    from vm_engine_jit.jit import JitEngine
+
+    jit = JitEngine(frontend(), hot_runs=1, background=False, promote_after=16)
+    mem = _memory(prog, True)
+    for n in range(3):
+        assert run(prog, jit, mem) == want, f"JIT run {n} differs\n{prog}"
+    assert jit.stats.blocks_compiled > 0 and jit.stats.native_insns > 0

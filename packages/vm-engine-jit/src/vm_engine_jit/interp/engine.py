@@ -35,6 +35,7 @@ from typing import Any
 from vm_core import GuestMemoryError, LiftedBlock, Trap, TrapKind
 from vm_ir import Exited, GuestTrap, evaluate
 from vm_ir.semantics import UndefinedBehavior
+from vm_telemetry import Registry
 
 from .pygen import (
     BlockFn,
@@ -64,6 +65,10 @@ class EngineStats:
     start, compiled as a Python loop) or a region counts once however far it goes;
     ``loop_insns`` is how many of the ``insns`` ran inside such loops and regions.
     ``translate_seconds`` is thread CPU time spent lifting, optimising and compiling.
+    The JIT tier adds: ``native_insns`` and ``native_blocks`` (run by compiled code: its
+    code cache hits), ``cache_misses`` (dispatches that found no compiled code),
+    ``compile_seconds`` (LLVM, also in ``translate_seconds``), ``evictions`` and
+    ``code_bytes`` (machine code the native code cache holds).
     """
 
     insns: int = 0
@@ -75,9 +80,44 @@ class EngineStats:
     invalidations: int = 0
     loop_insns: int = 0
     exits: dict[str, int] = field(default_factory=dict)
+    native_insns: int = 0
+    native_blocks: int = 0
+    cache_misses: int = 0
+    compile_seconds: float = 0.0
+    evictions: int = 0
+    code_bytes: int = 0
 
     def count_exit(self, reason: str) -> None:
         self.exits[reason] = self.exits.get(reason, 0) + 1
+
+    def publish(self, registry: Registry) -> Registry:
+        """These counts as vm-telemetry metrics (``vm run --stats`` prints from them)."""
+        counters = {
+            "guest_instructions": ("guest instructions executed", self.insns),
+            "native_instructions": ("of them, run by compiled code", self.native_insns),
+            "dispatches": ("blocks dispatched (a loop or region counts once)",
+                           self.blocks_executed),
+            "blocks_translated": ("blocks lifted to vm-ir", self.blocks_translated),
+            "blocks_compiled": ("functions compiled (Python or native)", self.blocks_compiled),
+            "regions_compiled": ("of them, regions of several blocks", self.regions_compiled),
+            "code_cache_hits": ("dispatches to compiled native code", self.native_blocks),
+            "code_cache_misses": ("dispatches that found no native code", self.cache_misses),
+            "code_cache_evictions": ("native functions dropped to bound the cache",
+                                     self.evictions),
+            "invalidations": ("translations dropped because their code changed",
+                              self.invalidations),
+        }
+        for name, (text, value) in counters.items():
+            registry.counter(name, text).set_total(value)
+        registry.counter("translate_seconds", "CPU seconds lifting and compiling").set_total(
+            round(self.translate_seconds, 6))
+        registry.counter("compile_seconds", "CPU seconds in LLVM").set_total(
+            round(self.compile_seconds, 6))
+        registry.gauge("code_cache_bytes", "native code held").set(self.code_bytes)
+        for reason, n in self.exits.items():
+            registry.counter("exits", "exits from the engine by reason",
+                             reason=reason).set_total(n)
+        return registry
 
 
 class HelperContext:

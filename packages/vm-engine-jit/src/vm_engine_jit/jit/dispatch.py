@@ -5,10 +5,14 @@ Python, looking each next pc up in a hash table of compiled blocks.
     d.rebuild({pc: (entry_address, insns, helper_table_address)})
     status = d.run(ctx, io)                 # io: Io(pc, left); on return io.pc, io.ran, ...
 
+Each entry has a counter, counted up on each run of its block; one that reaches 0 stops the
+loop with ``STATUS_HOT`` before the block runs (the engine then compiles a region there).
 It stops with ``STATUS_EXITED`` when the next pc has no compiled block or the instruction
 budget ``io.left`` is spent (``io.pc``: where to go on), else with the status of the block
 that trapped or failed (``io.pc``: that block's start). Before each block it stores the
-block's pc in the state struct and its helper table in the context.
+block's pc in the state struct, its helper table in the context and the budget left in the
+context's ``user`` field, which compiled code counts down (``lower.Region``); what it counted
+is what ran.
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ import threading
 import llvmlite.binding as llvm
 
 from .abi import CTX
+
+#: ``run``'s status when an entry's counter reaches 0: ``io.pc`` is its pc, not yet run
+STATUS_HOT = 4
+#: a counter start that never reaches 0
+NEVER = -(1 << 62)
 
 _IR = """
 define i64 @vm_dispatch(i64 %ctx, i64 %table, i64 %mask, i64 %io, i64 %pcoff) {{
@@ -31,6 +40,8 @@ entry:
   %helpptr = inttoptr i64 %helpaddr to ptr
   %exitaddr = add i64 %ctx, {exit_pc}
   %exitptr = inttoptr i64 %exitaddr to ptr
+  %useraddr = add i64 %ctx, {user}
+  %userptr = inttoptr i64 %useraddr to ptr
   %iopc = inttoptr i64 %io to ptr
   %ioleft.a = add i64 %io, 8
   %ioleft = inttoptr i64 %ioleft.a to ptr
@@ -67,29 +78,38 @@ next:
   %inext = and i64 %i1, %mask
   br label %probe
 hit:
-  %na = add i64 %ea, 16
-  %np = inttoptr i64 %na to ptr
-  %n = load i64, ptr %np
+  %ca = add i64 %ea, 16
+  %cp = inttoptr i64 %ca to ptr
+  %cnt = load i64, ptr %cp
+  %cnt1 = add i64 %cnt, 1
+  store i64 %cnt1, ptr %cp
+  %hot = icmp eq i64 %cnt1, 0
+  br i1 %hot, label %promote, label %call
+promote:
+  ret i64 {hot}
+call:
   %ha = add i64 %ea, 24
   %hp = inttoptr i64 %ha to ptr
   %helpers = load i64, ptr %hp
   store i64 %helpers, ptr %helpptr
   store i64 %pc, ptr %pcptr
+  store i64 %left, ptr %userptr
   %f = inttoptr i64 %fn to ptr
   %status = call i64 %f(i64 %ctx)
+  %after = load i64, ptr %userptr
+  store i64 %after, ptr %ioleft
+  %used = sub i64 %left, %after
+  %ran = load i64, ptr %ioran
+  %ran2 = add i64 %ran, %used
+  store i64 %ran2, ptr %ioran
+  %b = load i64, ptr %ioblk
+  %b2 = add i64 %b, 1
+  store i64 %b2, ptr %ioblk
   %ok = icmp eq i64 %status, 1
   br i1 %ok, label %cont, label %out
 cont:
   %npc = load i64, ptr %exitptr
   store i64 %npc, ptr %iopc
-  %left2 = sub i64 %left, %n
-  store i64 %left2, ptr %ioleft
-  %ran = load i64, ptr %ioran
-  %ran2 = add i64 %ran, %n
-  store i64 %ran2, ptr %ioran
-  %b = load i64, ptr %ioblk
-  %b2 = add i64 %b, 1
-  store i64 %b2, ptr %ioblk
   br label %loop
 out:
   ret i64 %status
@@ -112,7 +132,8 @@ def _compiled() -> object:
             from .engine import _init_target
 
             _init_target()
-            ref = llvm.parse_assembly(_IR.format(helpers=CTX["helpers"], exit_pc=CTX["exit_pc"]))
+            ref = llvm.parse_assembly(_IR.format(helpers=CTX["helpers"], exit_pc=CTX["exit_pc"],
+                                                 user=CTX["user"], hot=STATUS_HOT))
             ref.verify()
             target = llvm.Target.from_triple(llvm.get_process_triple())
             tm = target.create_target_machine(opt=2, jit=True)
@@ -136,28 +157,53 @@ class Dispatcher:
     def __init__(self, pc_offset: int) -> None:
         self.fn = _compiled()
         self.pc_offset = pc_offset
-        self.table = (ctypes.c_uint64 * 4)()
+        self.table = (ctypes.c_int64 * 4)()
         self.mask = 0
+        self.index: dict[int, int] = {}
         self._old: list = []  # tables another thread may still be reading
 
     def rebuild(self, entries: dict[int, tuple[int, int, int]]) -> None:
-        """``entries``: pc -> (entry address, guest instructions, helper table address)."""
+        """``entries``: pc -> (entry address, counter start (negative, or ``NEVER``), helper
+        table address). An entry already there with the same address keeps its count."""
+        old = self._slots()
         cap = 4
         while cap < 2 * len(entries) + 2:
             cap *= 2
-        table = (ctypes.c_uint64 * (4 * cap))()
+        table = (ctypes.c_int64 * (4 * cap))()
         mask = cap - 1
-        for pc, (fn, insns, helpers) in entries.items():
+        index = {}
+        for pc, (fn, start, helpers) in entries.items():
             i = (pc >> 1) & mask
             while table[4 * i + 1]:
                 i = (i + 1) & mask
-            table[4 * i:4 * i + 4] = [pc, fn, insns, helpers]
+            prev = old.get(pc)
+            count = prev[1] if prev is not None and prev[0] == fn else start
+            table[4 * i:4 * i + 4] = [_s64(pc), fn, count, helpers]
+            index[pc] = i
         self._old.append(self.table)
-        self.table, self.mask = table, mask
+        self.table, self.mask, self.index = table, mask, index
+
+    def _slots(self) -> dict[int, tuple[int, int]]:
+        t = self.table
+        return {pc: (t[4 * i + 1], t[4 * i + 2]) for pc, i in self.index.items()}
+
+    def count(self, pc: int) -> int | None:
+        """The counter of ``pc``'s entry (None: no entry)."""
+        i = self.index.get(pc)
+        return None if i is None else self.table[4 * i + 2]
+
+    def set_count(self, pc: int, value: int) -> None:
+        i = self.index.get(pc)
+        if i is not None:
+            self.table[4 * i + 2] = value
 
     def run(self, ctx_address: int, io: Io) -> int:
         return int(self.fn(ctx_address, ctypes.addressof(self.table), self.mask,
                            ctypes.addressof(io), self.pc_offset))
 
 
-__all__ = ["Dispatcher", "Io"]
+def _s64(v: int) -> int:
+    return v - (1 << 64) if v >> 63 else v
+
+
+__all__ = ["NEVER", "STATUS_HOT", "Dispatcher", "Io"]

@@ -34,7 +34,7 @@ import llvmlite.binding as llvm
 from vm_ir import Function, Module
 
 from .abi import ENTRY_FN, JitContext, StateStruct
-from .lower import BatchLowering, LoweringError
+from .lower import BatchLowering, LoweringError, Region
 
 _ids = itertools.count()
 _target_lock = threading.Lock()
@@ -92,6 +92,8 @@ class CompiledFunction:
         self.address = address
         self.state = state
         self.entry = ENTRY_FN(address)
+        #: its share of the batch's machine code (text and constants), in bytes
+        self.code_bytes = 0
 
     def __call__(self, ctx: JitContext) -> int:
         return int(self.entry(ctypes.addressof(ctx)))
@@ -129,11 +131,26 @@ class JitCompiler:
         self.native_helpers = native_helpers and self.triple.startswith("x86_64")
         self.data_layout = str(self._tm.target_data)
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self._tm)
+        self._object_bytes = 0
+        self._engine.set_object_cache(notify_func=self._object_compiled)
+        #: machine code held by this compiler's engine, in bytes
+        self.code_bytes = 0
         self._lock = threading.Lock()
         self._id = next(_ids)
         self._batches = 0
         self._states: dict[int, tuple[Module, StateStruct]] = {}
         self.stats = CompileStats()
+
+    def _object_compiled(self, module: llvm.ModuleRef, buffer: bytes) -> None:
+        """MCJIT's object cache hook: the size of the sections that are loaded for running."""
+        size = 0
+        for section in llvm.ObjectFileRef.from_data(buffer).sections():
+            name = section.name() or ""
+            if isinstance(name, bytes):
+                name = name.decode(errors="replace")
+            if section.is_text() or name.startswith((".rodata", ".data")):
+                size += section.size()
+        self._object_bytes += size
 
     def state_struct(self, module: Module) -> StateStruct:
         """The native state layout of ``module`` (one per module, cached)."""
@@ -143,7 +160,7 @@ class JitCompiler:
             self._states[id(module)] = cached
         return cached[1]
 
-    def lower(self, items: Iterable[tuple[Module, Function | str]]
+    def lower(self, items: Iterable[tuple[Module, Function | str] | Region]
               ) -> tuple[BatchLowering, list[tuple[Module, Function, str]]]:
         """The LLVM module of a batch, unoptimised, and its (module, function, symbol)s."""
         batch = BatchLowering(f"vmjit{self._id}_{self._batches}", self.triple, self.data_layout,
@@ -151,14 +168,21 @@ class JitCompiler:
         prefix = f"vmjit{self._id}.{self._batches}"
         self._batches += 1
         done = []
-        for i, (module, func) in enumerate(items):
-            fn = func if isinstance(func, Function) else module.functions[func]
-            symbol = f"{prefix}.{i}.{fn.name}"
-            batch.add(module, fn, symbol, self.state_struct(module))
+        for i, item in enumerate(items):
+            if isinstance(item, Region):
+                head = item.members[0]
+                module, fn = head.module, head.func
+                symbol = f"{prefix}.{i}.r{head.pc:x}"
+                batch.add_region(item, symbol, self.state_struct(module))
+            else:
+                module, func = item
+                fn = func if isinstance(func, Function) else module.functions[func]
+                symbol = f"{prefix}.{i}.{fn.name}"
+                batch.add(module, fn, symbol, self.state_struct(module))
             done.append((module, fn, symbol))
         return batch, done
 
-    def llvm_ir(self, items: Iterable[tuple[Module, Function | str]], optimized: bool = True
+    def llvm_ir(self, items: Iterable[tuple[Module, Function | str] | Region], optimized: bool = True
                 ) -> str:
         """The LLVM IR of a batch as text (optimised as ``compile`` would), for reading."""
         with self._lock:
@@ -168,7 +192,7 @@ class JitCompiler:
                 self._optimize(ref)
             return str(ref)
 
-    def compile(self, items: Iterable[tuple[Module, Function | str]]) -> list[CompiledFunction]:
+    def compile(self, items: Iterable[tuple[Module, Function | str] | Region]) -> list[CompiledFunction]:
         """Compile a batch of functions; their ``CompiledFunction``s in the same order."""
         with self._lock:
             c0 = time.process_time()
@@ -186,6 +210,7 @@ class JitCompiler:
             t2 = time.perf_counter()
             self._optimize(ref)
             t3 = time.perf_counter()
+            self._object_bytes = 0
             self._engine.add_module(ref)
             self._engine.finalize_object()
             compiled = [
@@ -193,6 +218,12 @@ class JitCompiler:
                                  self._engine.get_function_address(symbol),
                                  self.state_struct(module))
                 for module, fn, symbol in done]
+            # the object's code, shared out by the size of each function's LLVM IR
+            sizes = [len(text) for text in batch.module.functions[-len(done):]]
+            total = sum(sizes) or 1
+            for c, size in zip(compiled, sizes, strict=True):
+                c.code_bytes = self._object_bytes * size // total
+            self.code_bytes += self._object_bytes
             t4 = time.perf_counter()
             s = self.stats
             s.batches += 1

@@ -206,6 +206,7 @@ class _FunctionLowering:
         self._written: set[object] = set()
         #: (block, line index, kind): "flush" before a ret, "flush_regs" too, "reload"
         self._syncs: list[tuple[BlockText, int, str]] = []
+        self._out: tuple[BlockText, Phi, Phi] | None = None
         self.helper_index = {name: i for i, name in enumerate(module.helpers)}
         self.values: dict[Value, Val] = {}
         self.blocks: dict[int, BlockText] = {}
@@ -270,8 +271,7 @@ class _FunctionLowering:
             out = self.fn.block(f"b{k}.spent")
             b.cbr(b.icmp("sgt", left, const("i64", 0)), enter, out)
             b.at(out)
-            self._ctx_store("exit_pc", const("i64", member.pc))
-            self._ret(const("i64", STATUS_EXITED))
+            self._leave(const("i64", STATUS_EXITED), const("i64", member.pc))
         for k, member in enumerate(region.members):
             self.module = member.module
             self.func = member.func
@@ -335,6 +335,24 @@ class _FunctionLowering:
     def _ret(self, status: Val, kind: str = "flush") -> None:
         self._sync(kind)
         self.b.ret(status)
+
+    def _leave(self, status: Val, exit_pc: Val | None = None) -> None:
+        """Return ``status`` (with ``exit_pc``) through the function's one block that writes
+        the cached state back."""
+        b = self.b
+        if self._out is None:
+            here = b.block
+            block = self.fn.block("out")
+            b.at(block)
+            status_phi, pc_phi = b.phi("i64"), b.phi("i64")
+            self._ctx_store("exit_pc", pc_phi)
+            self._ret(status_phi)
+            b.at(here)
+            self._out = (block, status_phi, pc_phi)
+        block, status_phi, pc_phi = self._out
+        status_phi.add(status, b.block)
+        pc_phi.add(exit_pc if exit_pc is not None else const("i64", 0), b.block)
+        b.br(block)
 
     def _expand_syncs(self) -> None:
         # the state pointer is loaded in the prologue; make sure it is there before rendering
@@ -610,7 +628,7 @@ class _FunctionLowering:
                                        const("i64", TRAP_STATUS["mem_fault"])))
             self._ctx_store("trap_addr", addr)
             self._ctx_store("trap_flags", const("i64", 1))
-            self._ret(status)
+            self._leave(status)
             b.at(here)
             self._fault = (block, addr, mask, code)
         return self._fault
@@ -840,18 +858,17 @@ class _FunctionLowering:
             out = self.fn.block("leave")
             b.switch(target, out, sorted(edges.items()))
             b.at(out)
-        self._ctx_store("exit_pc", target)
-        self._ret(const("i64", STATUS_EXITED))
+        self._leave(const("i64", STATUS_EXITED), target)
 
     def trap(self, inst: Inst) -> None:
         self._ctx_store("trap_flags", const("i64", 0))
-        self._ret(const("i64", TRAP_STATUS[str(inst.imms["kind"])]))
+        self._leave(const("i64", TRAP_STATUS[str(inst.imms["kind"])]))
 
     def ret(self, inst: Inst) -> None:
         rets = self.b.load("ptr", self.b.gep(self.ctx, CTX["rets"]), align=8)
         for i, (arg, t) in enumerate(zip(inst.args, self.func.returns, strict=True)):
             self._store_slot(rets, i, t, self.values[arg])
-        self._ret(const("i64", STATUS_RETURNED))
+        self._leave(const("i64", STATUS_RETURNED))
 
 
 def _fsuffix(v: Val) -> str:

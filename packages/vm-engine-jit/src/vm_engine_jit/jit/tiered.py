@@ -20,19 +20,23 @@ interpreter's atomic lock.
 
 from __future__ import annotations
 
+import atexit
+import collections
 import ctypes
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from vm_core import GuestMemoryError, LiftedBlock, Trap, TrapKind
 from vm_ir import FieldRef, GuestTrap, MemoryFault
 
-from ..interp.engine import EngineError, HelperContext, InterpEngine
+from ..interp.engine import EngineError, HelperContext, InterpEngine, _has_atomics
 from .abi import (
     HELPER_FN,
+    STATUS_CODE_WRITE,
     STATUS_ERROR,
     STATUS_EXITED,
     STATUS_TRAP,
@@ -42,19 +46,43 @@ from .abi import (
     read_slot,
     trap_kind,
 )
-from .dispatch import Dispatcher, Io
+from .dispatch import NEVER, STATUS_HOT, Dispatcher, Io
 from .engine import JitCompiler
-from .lower import LoweringError
+from .lower import LoweringError, Region, RegionMember
 
 PAGE_SHIFT = 12
 #: dispatches of a block before it is compiled
 HOT_RUNS = 50
 #: at most this many blocks in one compile batch
 BATCH_MAX = 64
+#: the default bound on native code (``code_cache_bytes``)
+CODE_CACHE_BYTES = 64 << 20
+#: guest instructions in one background compile batch (more when one region has more)
+BATCH_INSNS = 200
+#: at most this many blocks in one region
+REGION_MAX = 24
+#: native runs of a compiled block before a region is compiled at it
+PROMOTE_AFTER = 2000
+
+
+def _locked(method: Callable) -> Callable:
+    """``method`` under the engine's lock."""
+
+    def locked(self: Any, *args: Any) -> Any:
+        with self._lock:
+            return method(self, *args)
+
+    locked.__doc__ = method.__doc__
+    locked.__name__ = method.__name__
+    return locked
+
+
+_compiler_lock = threading.Lock()
 
 
 class _Native:
-    __slots__ = ("address", "fn", "helpers", "insns", "length", "pc", "table")
+    __slots__ = ("address", "compiled", "fn", "helpers", "insns", "length", "pc", "region",
+                 "table")
 
     def __init__(self, pc: int, length: int, insns: int, fn: Any, table: Any,
                  address: int) -> None:
@@ -65,6 +93,8 @@ class _Native:
         self.fn = fn  # the ctypes entry point
         self.table = table
         self.helpers = ctypes.addressof(table)
+        self.region = False  # a region, or a block a region was tried at: never promoted
+        self.compiled: Any = None
 
 
 class _Run:
@@ -87,7 +117,9 @@ class JitEngine:
     name = "jit"
 
     def __init__(self, frontend: Any, *, hot_runs: int | None = None, max_block_insns: int = 64,
-                 opt_level: int = 2, native_dispatch: bool = True) -> None:
+                 opt_level: int = 2, native_dispatch: bool = True,
+                 background: bool | None = None, promote_after: int = PROMOTE_AFTER,
+                 code_cache_bytes: int | None = None) -> None:
         self.frontend = frontend
         self.interp = InterpEngine(frontend, max_block_insns=max_block_insns, regions=False)
         self.stats = self.interp.stats
@@ -95,8 +127,18 @@ class JitEngine:
         if hot_runs is None:  # VM_JIT_HOT_RUNS: for tests and experiments
             hot_runs = int(os.environ.get("VM_JIT_HOT_RUNS", HOT_RUNS))
         self.hot_runs = max(1, hot_runs)
+        #: native runs of a compiled block before a region is compiled at it (a sixteenth
+        #: of that makes a block a member)
+        self.promote_after = max(16, promote_after)
         self.opt_level = opt_level
         self._compiler: JitCompiler | None = None
+        if code_cache_bytes is None:  # VM_JIT_CODE_CACHE: bytes, for tests and experiments
+            code_cache_bytes = int(os.environ.get("VM_JIT_CODE_CACHE", CODE_CACHE_BYTES))
+        #: the bound on native code: two generations of at most half of it each
+        self.code_cache_bytes = max(4096, code_cache_bytes)
+        self._old_compiler: JitCompiler | None = None
+        #: retired compilers, each with the runs that may still be inside its code
+        self._graveyard: list[tuple[JitCompiler, set[int]]] = []
         self.native: dict[int, _Native] = {}
         self.pages: dict[int, set[int]] = {}
         self.counts: dict[int, int] = {}
@@ -112,9 +154,20 @@ class JitEngine:
         self._wide = [f for f in layout.fields if f.type.bytes > 8]
         self._active: dict[int, _Run] = {}
         self._trampolines: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        #: held while the tables of compiled code change (guest threads share the engine)
+        self._lock = threading.RLock()
         self._memory: Any = None
         self._perms: Any = None
+        self._succ: dict[int, tuple[LiftedBlock, list[int]]] = {}
+        if background is None:  # VM_JIT_BACKGROUND=0: compile on the running thread
+            background = os.environ.get("VM_JIT_BACKGROUND", "1") != "0"
+        #: compile on a thread of its own while the guest runs on (the GIL is released
+        #: while LLVM works)
+        self.background = background
+        self._pending: set[int] = set()
+        self._generation = 0
+        self._reset_worker()
+        _engines.add(self)
         #: the native loop over compiled blocks (None: chain them in Python)
         self.dispatcher: Dispatcher | None = None
         pc = self.struct.fields.get("pc")
@@ -140,9 +193,10 @@ class JitEngine:
 
     @property
     def compiler(self) -> JitCompiler:
-        if self._compiler is None:
-            self._compiler = JitCompiler(opt_level=self.opt_level)
-        return self._compiler
+        with _compiler_lock:  # one per engine, even when two threads ask at once
+            if self._compiler is None:
+                self._compiler = JitCompiler(opt_level=self.opt_level)
+            return self._compiler
 
     # -- state synchronisation ----------------------------------------------------------------
     def _to_native(self, state: Any, buf: Any) -> None:
@@ -212,57 +266,293 @@ class JitEngine:
         return (ctypes.c_void_p * max(len(addresses), 1))(*addresses)
 
     # -- compilation --------------------------------------------------------------------------
-    def _compile_hot(self) -> None:
-        """Compile the hot block just found and the other warm ones, as one batch."""
+    @_locked
+    def _compile_hot(self, trigger: int) -> None:
+        """Compile the hot block just found and the other warm ones, as one batch (each a
+        function of its own: self-loops stay in it; ``_promote`` makes larger regions)."""
         t0 = time.thread_time()
         warm = self.hot_runs // 4
         candidates = sorted((pc for pc, n in self.counts.items()
-                             if n >= warm and pc not in self.native and pc not in self.failed),
-                            key=lambda pc: -self.counts[pc])[:BATCH_MAX]
-        blocks = []
-        for pc in candidates:
-            info = self.interp._blocks.get(pc)
-            if info is not None:
-                blocks.append(info.block)
+                             if n >= warm and pc not in self.native and pc not in self.failed
+                             and pc not in self._pending and pc in self.interp._blocks),
+                            key=lambda pc: (pc != trigger, -self.counts[pc]))[:BATCH_MAX]
+        blocks = [self.interp._blocks[pc].block for pc in candidates]
         try:
-            if blocks:
-                self._compile_blocks(blocks)
+            singles = [Region((RegionMember(b.module, b.func, b.pc, b.insns),))
+                       for b in blocks]
+            if self.background:
+                for region in singles:  # each at its own heat
+                    self._submit([region], self.counts.get(region.members[0].pc, 0))
+            else:
+                self._submit(singles, 0)
         finally:
-            dt = time.thread_time() - t0
-            self.compile_seconds += dt
-            self.stats.translate_seconds += dt
+            if not self.background:
+                dt = time.thread_time() - t0
+                self.compile_seconds += dt
+                self.stats.translate_seconds += dt
 
-    def _compile_blocks(self, blocks: list[LiftedBlock]) -> None:
+    def _atomics_first(self, pc: int, memory: Any) -> _Native | None:
+        """A block with atomics runs native from its first run, compiled here and now: the
+        interpreter's atomics are atomic among themselves only, not with the host atomics of
+        compiled code on another guest thread."""
+        info = self.interp._blocks.get(pc)
+        if info is None:
+            try:
+                self.interp.translate(pc, memory)
+            except Exception:
+                return None
+            info = self.interp._blocks.get(pc)
+        if info is None or not _has_atomics(info.block.func):
+            return None
+        with self._lock:
+            if pc not in self.native:
+                b = info.block
+                self._install(self._compile_regions(
+                    [Region((RegionMember(b.module, b.func, b.pc, b.insns),))]))
+        return self.native.get(pc)
+
+    @_locked
+    def _promote(self, head: int) -> None:
+        """``head`` ran ``PROMOTE_AFTER`` times natively: compile it with the blocks its
+        constant exits lead to that are hot too (breadth first) as one region."""
+        t0 = time.thread_time()
         try:
-            compiled = self.compiler.compile([(b.module, b.func) for b in blocks])
-        except LoweringError:
-            if len(blocks) == 1:
-                self.failed.add(blocks[0].pc)
-                return
-            half = len(blocks) // 2  # find the block(s) the lowering refuses
-            self._compile_blocks(blocks[:half])
-            self._compile_blocks(blocks[half:])
+            nat = self.native.get(head)
+            if nat is not None:
+                nat.region = True  # one try per block
+            dispatcher = self.dispatcher
+            assert dispatcher is not None
+            blocks = self.interp._blocks
+            warm = self.hot_runs // 4
+
+            def hot(pc: int) -> bool:
+                count = dispatcher.count(pc)
+                if count is None:
+                    return self.counts.get(pc, 0) >= warm
+                runs = count - NEVER if count < NEVER // 2 else count + self.promote_after
+                return runs >= self.promote_after // 16
+
+            region = self._region(head, hot) if head in blocks else None
+            if region is not None and len(region.members) > 1:
+                self._submit([region], float(self.promote_after + self.hot_runs))
+        finally:
+            if not self.background:
+                dt = time.thread_time() - t0
+                self.compile_seconds += dt
+                self.stats.translate_seconds += dt
+
+    def _region(self, head: int, hot: Callable[[int], bool]) -> Region:
+        """``head`` and the ``hot`` blocks its constant exits lead to, breadth first."""
+        blocks = self.interp._blocks
+        helpers = list(blocks[head].block.module.helpers)
+        members = [head]
+        seen = {head}
+        i = 0
+        while i < len(members) and len(members) < REGION_MAX:
+            for succ in self._successors(blocks[members[i]].block):
+                if succ in seen or len(members) >= REGION_MAX:
+                    continue
+                seen.add(succ)
+                info = blocks.get(succ)
+                if (info is not None and succ not in self.failed and hot(succ)
+                        and list(info.block.module.helpers) == helpers):
+                    members.append(succ)
+            i += 1
+        return Region(tuple(RegionMember(b.module, b.func, b.pc, b.insns)
+                            for b in (blocks[pc].block for pc in members)))
+
+    def _successors(self, block: LiftedBlock) -> list[int]:
+        """The pcs a lifted block's ``exit``s name as constants (either arm of a select)."""
+        cached = self._succ.get(block.pc)
+        if cached is not None and cached[0] is block:
+            return cached[1]
+        defs = {}
+        out: list[int] = []
+        for b in block.func.blocks:
+            for inst in b.insts:
+                if inst.result is not None:
+                    defs[inst.result] = inst
+                if inst.op.name != "exit":
+                    continue
+                d = defs.get(inst.args[0])
+                arms = [d] if d is not None and d.op.name == "iconst" else (
+                    [defs.get(a) for a in d.args[1:]] if d is not None and d.op.name == "select"
+                    else [])
+                out += [int(a.imms["imm"]) for a in arms
+                        if a is not None and a.op.name == "iconst"]
+        self._succ[block.pc] = (block, out)
+        return out
+
+    def _submit(self, regions: list[Region], priority: float) -> None:
+        """Compile ``regions``: on the compile thread, hottest first (installed by
+        ``_drain`` when done), or here and now without one."""
+        if not regions:
             return
-        for block, fn in zip(blocks, compiled, strict=True):
-            if fn.state.size != self.struct.size:
-                self.failed.add(block.pc)
+        if not self.background:
+            self._install(self._compile_regions(regions))
+            return
+        with self._wanted_cv:
+            for region in regions:
+                head = region.members[0].pc
+                self._pending.add(head)
+                self._wanted[head] = (priority, self._generation, region)
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="vm-jit-compile",
+                                                daemon=True)
+                self._worker.start()
+            self._wanted_cv.notify()
+
+    def _bump(self, pc: int, priority: float) -> None:
+        """A block waiting to be compiled is still running hot: move it up the queue."""
+        with self._wanted_cv:
+            entry = self._wanted.get(pc)
+            if entry is not None and entry[0] < priority:
+                self._wanted[pc] = (priority, entry[1], entry[2])
+
+    def _work(self) -> None:
+        while True:
+            with self._wanted_cv:
+                while not self._wanted:
+                    self._wanted_cv.wait()
+                # hottest first, in batches small enough to come back soon (a batch is
+                # installed whole)
+                chosen = []
+                cost = 0
+                for pc, entry in sorted(self._wanted.items(), key=lambda kv: -kv[1][0]):
+                    if chosen and (cost >= BATCH_INSNS or len(chosen) >= BATCH_MAX):
+                        break
+                    chosen.append((pc, entry))
+                    cost += sum(m.insns for m in entry[2].members)
+                for pc, _ in chosen:
+                    del self._wanted[pc]
+            entries = [(generation, region) for _, (_, generation, region) in chosen]
+            with self._gate:
+                t0 = time.thread_time()
+                try:
+                    results: Any = self._compile_regions([r for _, r in entries])
+                except BaseException as exc:
+                    results = exc
+                dt = time.thread_time() - t0
+            self.compile_seconds += dt
+            self.stats.compile_seconds += dt
+            self.stats.translate_seconds += dt
+            self._done.append((entries, results))
+
+    def _drain(self) -> None:
+        """Install what the compile thread finished (code of a generation that saw an
+        invalidation is dropped: it may be of code since changed)."""
+        with self._lock:
+            self._drain_locked()
+
+    def _drain_locked(self) -> None:
+        while self._done:
+            entries, results = self._done.popleft()
+            for _, region in entries:
+                self._pending.discard(region.members[0].pc)
+            if isinstance(results, BaseException):
+                raise EngineError(f"the JIT's compile thread failed: {results!r}") from results
+            generations = {r.members[0].pc: g for g, r in entries}
+            self._install([(region, fn) for region, fn in results
+                           if generations.get(region.members[0].pc) == self._generation])
+
+    def _compile_regions(self, regions: list[Region]
+                         ) -> list[tuple[Region, Any | None]]:
+        """Each region with its compiled function, or None where the lowering refuses it."""
+        try:
+            compiled = self.compiler.compile(regions)
+        except LoweringError:
+            if len(regions) == 1:
+                region = regions[0]
+                if len(region.members) == 1:
+                    return [(region, None)]
+                # a member the lowering refuses: the head alone
+                return self._compile_regions([Region(region.members[:1])])
+            half = len(regions) // 2  # find the region(s) the lowering refuses
+            return self._compile_regions(regions[:half]) + self._compile_regions(regions[half:])
+        return list(zip(regions, compiled, strict=True))
+
+    def _install(self, results: list[tuple[Region, Any | None]]) -> None:
+        for region, fn in results:
+            head = region.members[0]
+            if fn is None or fn.state.size != self.struct.size:
+                self.failed.add(head.pc)
                 continue
-            native = _Native(block.pc, block.length, block.insns, fn.entry,
-                             self._helper_table(block.module), fn.address)
-            self.native[block.pc] = native
-            for page in range(block.pc >> PAGE_SHIFT,
-                              ((block.pc + max(block.length, 1) - 1) >> PAGE_SHIFT) + 1):
-                self.pages.setdefault(page, set()).add(block.pc)
+            info = self.interp._blocks.get(head.pc)
+            if info is None:
+                continue  # dropped meanwhile
+            native = _Native(head.pc, info.block.length, head.insns, fn.entry,
+                             self._helper_table(head.module), fn.address)
+            native.region = len(region.members) > 1
+            native.compiled = fn  # keeps its code (its compiler) alive
+            self.native[head.pc] = native
+            for member in region.members:
+                member_info = self.interp._blocks.get(member.pc)
+                length = member_info.block.length if member_info is not None else 1
+                for page in range(member.pc >> PAGE_SHIFT,
+                                  ((member.pc + max(length, 1) - 1) >> PAGE_SHIFT) + 1):
+                    self.pages.setdefault(page, set()).add(head.pc)
             self.stats.blocks_compiled += 1
+            if len(region.members) > 1:
+                self.stats.regions_compiled += 1
+        held = sum(c.code_bytes for c in (self._old_compiler, self._compiler) if c is not None)
+        compiler = self._compiler
+        if compiler is not None and (compiler.code_bytes > self.code_cache_bytes // 2
+                                     or held > self.code_cache_bytes):
+            self._retire()
+            held = sum(c.code_bytes for c in (self._old_compiler, self._compiler)
+                       if c is not None)
+        self.stats.code_bytes = held
         self._rebuild()
+
+    def _retire(self) -> None:
+        """The code cache is full: drop the older generation of native code (what was
+        compiled before the current compiler began; its hot blocks come back through the
+        interpreter and are compiled again) and start a new generation."""
+        old = self._old_compiler
+        if old is not None:
+            evicted = [pc for pc, n in self.native.items()
+                       if n.compiled is not None and n.compiled.compiler is old]
+            for pc in evicted:
+                self.native.pop(pc)
+                self.counts.pop(pc, None)
+            for page in list(self.pages):
+                heads = self.pages[page]
+                heads.difference_update(evicted)
+                if not heads:
+                    del self.pages[page]
+            self.stats.evictions += len(evicted)
+            # another guest thread may be running its code: freed when those runs end
+            self._graveyard.append((old, set(self._active)))
+        with _compiler_lock:
+            self._old_compiler, self._compiler = self._compiler, None
 
     def _rebuild(self) -> None:
         if self.dispatcher is not None:
-            self.dispatcher.rebuild({pc: (n.address, n.insns, n.helpers)
-                                     for pc, n in self.native.items()})
+            self.dispatcher.rebuild({pc: (n.address, NEVER if n.region else -self.promote_after,
+                                          n.helpers) for pc, n in self.native.items()})
+
+    def _reset_worker(self) -> None:
+        #: head pc -> (priority, generation, region): what the compile thread is to do
+        self._wanted: dict[int, tuple[float, int, Region]] = {}
+        self._wanted_cv = threading.Condition()
+        self._done: collections.deque = collections.deque()
+        self._worker: threading.Thread | None = None
+        self._worker_lock = threading.Lock()
+        #: held while a batch compiles; a fork waits for it (the child gets no half-built code)
+        self._gate = threading.Lock()
+        self._pending.clear()
+
+    def _forget_wanted(self) -> None:
+        with self._wanted_cv:
+            for pc in self._wanted:
+                self._pending.discard(pc)
+            self._wanted.clear()
 
     # -- invalidation -------------------------------------------------------------------------
+    @_locked
     def invalidate(self, start: int, length: int) -> None:
+        self._generation += 1
+        self._forget_wanted()
         self.interp.invalidate(start, length)
         if length <= 0 or not self.pages:
             return
@@ -276,7 +566,10 @@ class JitEngine:
                     self.stats.invalidations += 1
         self._rebuild()
 
+    @_locked
     def invalidate_all(self) -> None:
+        self._generation += 1
+        self._forget_wanted()
         self.interp.invalidate_all()
         self.stats.invalidations += len(self.native)
         self.native.clear()
@@ -321,21 +614,31 @@ class JitEngine:
         hot = self.hot_runs
         in_native = False
         dispatcher = self.dispatcher
+        done = self._done
         io = Io()
         insns = 0
         nblocks = 0
         ninsns = 0
+        misses = 0
         pc = state.pc
         try:
             while insns < budget:
+                if done:
+                    self._drain()
                 nat = native_get(pc)
                 if nat is None:
                     n = counts.get(pc, 0) + 1
                     counts[pc] = n
-                    if n >= hot and pc not in self.failed and pc in interp._blocks:
-                        self._compile_hot()
+                    if n == 1 and pc not in self.failed:
+                        nat = self._atomics_first(pc, memory)
+                    if nat is None and n >= hot and pc not in self.failed and pc in interp._blocks:
+                        if pc not in self._pending:
+                            self._compile_hot(pc)
+                        elif not n & 63:
+                            self._bump(pc, n)
                         nat = native_get(pc)
                 if nat is None:
+                    misses += 1
                     if in_native:
                         self._from_native(buf, state)
                         in_native = False
@@ -361,19 +664,37 @@ class JitEngine:
                     if status == STATUS_EXITED and io.blocks:
                         pc = io.pc
                         continue
+                    if status == STATUS_HOT:
+                        self._promote(io.pc)
+                        pc = io.pc
+                        continue
                 if dispatcher is None or status == STATUS_EXITED:  # one block from Python
                     buf.pc = pc
                     ctx.helpers = nat.helpers
+                    left = max(budget - insns, 1)
+                    ctx.user = left
                     status = nat.fn(key)
+                    ran = left - ctx.user
+                    insns += ran
+                    ninsns += ran
+                    nblocks += 1
                     if status == STATUS_EXITED:
                         pc = ctx.exit_pc
-                        insns += nat.insns
-                        ninsns += nat.insns
-                        nblocks += 1
                         continue
                 # a trap or an error: the state struct holds the pc of the faulting insn
                 self._from_native(buf, state)
                 in_native = False
+                if status == STATUS_CODE_WRITE:
+                    # a store into translated code: the interpreter runs it (the memory
+                    # drops the translations of the page), then on as usual
+                    stats.count_exit("code_write")
+                    before = stats.insns
+                    trap = interp.step(state, memory)
+                    insns += stats.insns - before
+                    if trap is not None:
+                        return trap
+                    pc = state.pc
+                    continue
                 if status == STATUS_ERROR:
                     error, run.error = run.error, None
                     if error is None:
@@ -396,10 +717,50 @@ class JitEngine:
             if in_native:
                 self._from_native(buf, state)
             del self._active[key]
+            if self._graveyard:
+                with self._lock:
+                    for _, runs in self._graveyard:
+                        runs.discard(key)
+                    self._graveyard = [(c, runs) for c, runs in self._graveyard if runs]
             stats.insns += ninsns
             stats.blocks_executed += nblocks
+            stats.native_insns += ninsns
+            stats.native_blocks += nblocks
+            stats.cache_misses += misses
             self.native_insns += ninsns
             self.native_blocks += nblocks
+
+
+_engines: weakref.WeakSet[JitEngine] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    for engine in list(_engines):
+        engine._gate.acquire()
+
+
+def _after_fork_parent() -> None:
+    for engine in list(_engines):
+        engine._gate.release()
+
+
+def _after_fork_child() -> None:
+    # the compile thread is not in the child: jobs it had are forgotten (their blocks are
+    # compiled again when hot), and what it finished is installed as usual
+    for engine in list(_engines):
+        engine._reset_worker()
+
+
+def _at_exit() -> None:
+    # LLVM must not be compiling while the process tears its libraries down: wait for the
+    # batch in progress, and take no other
+    for engine in list(_engines):
+        engine._gate.acquire()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
+                    after_in_child=_after_fork_child)
+atexit.register(_at_exit)
 
 
 def _slot_reader(t: Any) -> Callable[[int], int]:

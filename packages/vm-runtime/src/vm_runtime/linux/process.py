@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vm_core import Trap, TrapKind
+from vm_telemetry import Registry
 
 from . import hostsig
 from . import signals as sig
@@ -167,12 +168,18 @@ class Process:
     def _make_engine(self) -> Any:
         from vm_engine_jit import InterpEngine
 
-        if self.options.engine == "jit":
-            from vm_engine_jit.jit import JitEngine  # loads llvmlite only when asked for
-
-            return JitEngine(self.frontend)
-        if self.options.engine not in ("interp", "auto"):
+        engine = self.options.engine
+        if engine not in ("interp", "jit", "auto"):
             raise Errno(38)
+        if engine != "interp":
+            try:  # loads llvmlite only when asked for
+                from vm_engine_jit.jit import JitEngine
+            except ImportError as exc:
+                if engine == "jit":
+                    raise
+                self.write_stderr(f"vm: the JIT is not available ({exc}); interpreting\n")
+            else:
+                return JitEngine(self.frontend)
         return InterpEngine(self.frontend)
 
     def new_thread(self, state: Any, tid: int, mask: int = 0) -> Thread:
@@ -602,15 +609,22 @@ class Process:
         os._exit(70)
 
     def print_stats(self) -> None:
-        s = self.engine.stats
+        """One line from the engine's counters as vm-telemetry metrics."""
+        registry = self.engine.stats.publish(Registry("vm"))
+        m = registry.value
         elapsed = time.perf_counter() - self.started
-        mips = s.insns / elapsed / 1e6 if elapsed > 0 else 0.0
+        insns = m("guest_instructions")
+        mips = insns / elapsed / 1e6 if elapsed > 0 else 0.0
+        exits = {dict(k)["reason"]: v for k, v in registry.family("exits").items()}
         self.write_stderr(
-            f"vm stats: {s.insns} guest instructions in {elapsed:.3f}s ({mips:.2f} MIPS); "
-            f"{s.blocks_executed} dispatches, {s.blocks_translated} blocks translated in "
-            f"{s.translate_seconds:.3f}s CPU, {getattr(s, 'blocks_compiled', 0)} compiled, "
-            f"{getattr(s, 'regions_compiled', 0)} regions, {s.invalidations} invalidated; "
-            f"exits {s.exits}\n")
+            f"vm stats: {insns} guest instructions in {elapsed:.3f}s ({mips:.2f} MIPS); "
+            f"{m('dispatches')} dispatches, {m('blocks_translated')} blocks translated in "
+            f"{m('translate_seconds'):.3f}s CPU, {m('blocks_compiled')} compiled "
+            f"({m('regions_compiled')} regions; {m('compile_seconds'):.3f}s CPU in LLVM), "
+            f"{m('invalidations')} invalidated; code cache {m('code_cache_hits')} hits, "
+            f"{m('code_cache_misses')} misses, {m('code_cache_evictions')} evictions, "
+            f"{m('code_cache_bytes')} bytes; {m('native_instructions')} instructions native; "
+            f"exits {exits}\n")
 
     # -- fork ----------------------------------------------------------------------------------------
     @contextlib.contextmanager
