@@ -58,7 +58,7 @@ BATCH_MAX = 64
 #: the default bound on native code (``code_cache_bytes``)
 CODE_CACHE_BYTES = 64 << 20
 #: guest instructions in one background compile batch (more when one region has more)
-BATCH_INSNS = 200
+BATCH_INSNS = 64
 #: at most this many blocks in one region
 REGION_MAX = 24
 #: native runs of a compiled block before a region is compiled at it
@@ -118,7 +118,7 @@ class JitEngine:
 
     def __init__(self, frontend: Any, *, hot_runs: int | None = None, max_block_insns: int = 64,
                  opt_level: int = 2, native_dispatch: bool = True,
-                 background: bool | None = None, promote_after: int = PROMOTE_AFTER,
+                 background: bool | None = None, promote_after: int | None = None,
                  code_cache_bytes: int | None = None) -> None:
         self.frontend = frontend
         self.interp = InterpEngine(frontend, max_block_insns=max_block_insns, regions=False)
@@ -129,6 +129,8 @@ class JitEngine:
         self.hot_runs = max(1, hot_runs)
         #: native runs of a compiled block before a region is compiled at it (a sixteenth
         #: of that makes a block a member)
+        if promote_after is None:  # VM_JIT_PROMOTE: for experiments
+            promote_after = int(os.environ.get("VM_JIT_PROMOTE", PROMOTE_AFTER))
         self.promote_after = max(16, promote_after)
         self.opt_level = opt_level
         self._compiler: JitCompiler | None = None
@@ -137,6 +139,8 @@ class JitEngine:
         #: the bound on native code: two generations of at most half of it each
         self.code_cache_bytes = max(4096, code_cache_bytes)
         self._old_compiler: JitCompiler | None = None
+        #: compiles the blocks with atomics, on the guest's thread (never evicted: few)
+        self._now_compiler: JitCompiler | None = None
         #: retired compilers, each with the runs that may still be inside its code
         self._graveyard: list[tuple[JitCompiler, set[int]]] = []
         self.native: dict[int, _Native] = {}
@@ -292,9 +296,11 @@ class JitEngine:
                 self.stats.translate_seconds += dt
 
     def _atomics_first(self, pc: int, memory: Any) -> _Native | None:
-        """A block with atomics runs native from its first run, compiled here and now: the
-        interpreter's atomics are atomic among themselves only, not with the host atomics of
-        compiled code on another guest thread."""
+        """A block with atomics runs native from its first run, compiled here and now, while
+        another guest thread is in the engine: the interpreter's atomics are atomic among
+        themselves only, not with the host atomics of compiled code on another thread. (With
+        the compile thread, a lone guest thread does not wait for this: llvmlite runs one
+        LLVM call at a time, and the compile thread's can be long.)"""
         info = self.interp._blocks.get(pc)
         if info is None:
             try:
@@ -307,8 +313,13 @@ class JitEngine:
         with self._lock:
             if pc not in self.native:
                 b = info.block
+                # with a compiler of its own: the compile thread's may be busy for a while
+                with _compiler_lock:
+                    if self._now_compiler is None:
+                        self._now_compiler = JitCompiler(opt_level=self.opt_level)
                 self._install(self._compile_regions(
-                    [Region((RegionMember(b.module, b.func, b.pc, b.insns),))]))
+                    [Region((RegionMember(b.module, b.func, b.pc, b.insns),))],
+                    self._now_compiler))
         return self.native.get(pc)
 
     @_locked
@@ -455,20 +466,22 @@ class JitEngine:
             self._install([(region, fn) for region, fn in results
                            if generations.get(region.members[0].pc) == self._generation])
 
-    def _compile_regions(self, regions: list[Region]
+    def _compile_regions(self, regions: list[Region], compiler: JitCompiler | None = None
                          ) -> list[tuple[Region, Any | None]]:
         """Each region with its compiled function, or None where the lowering refuses it."""
+        compiler = compiler or self.compiler
         try:
-            compiled = self.compiler.compile(regions)
+            compiled = compiler.compile(regions)
         except LoweringError:
             if len(regions) == 1:
                 region = regions[0]
                 if len(region.members) == 1:
                     return [(region, None)]
                 # a member the lowering refuses: the head alone
-                return self._compile_regions([Region(region.members[:1])])
+                return self._compile_regions([Region(region.members[:1])], compiler)
             half = len(regions) // 2  # find the region(s) the lowering refuses
-            return self._compile_regions(regions[:half]) + self._compile_regions(regions[half:])
+            return (self._compile_regions(regions[:half], compiler)
+                    + self._compile_regions(regions[half:], compiler))
         return list(zip(regions, compiled, strict=True))
 
     def _install(self, results: list[tuple[Region, Any | None]]) -> None:
@@ -629,7 +642,8 @@ class JitEngine:
                 if nat is None:
                     n = counts.get(pc, 0) + 1
                     counts[pc] = n
-                    if n == 1 and pc not in self.failed:
+                    if n == 1 and pc not in self.failed and (
+                            not self.background or len(self._active) > 1):
                         nat = self._atomics_first(pc, memory)
                     if nat is None and n >= hot and pc not in self.failed and pc in interp._blocks:
                         if pc not in self._pending:
