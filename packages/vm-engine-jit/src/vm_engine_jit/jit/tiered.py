@@ -4,18 +4,22 @@
     trap = engine.run(state, memory)     # the same API as InterpEngine
 
 A block runs on the interpreter (``InterpEngine``, one block per call) until it has been
-dispatched ``hot_runs`` times; then it and the other warm blocks are compiled in one batch by
-``JitCompiler`` and run natively from then on. Guest state lives in a native ``StateStruct``
-while native blocks run one after another (chained by the loop in ``run``) and is copied back
-to the Python ``CpuState`` when control leaves native code: before a cold block, around each
-helper call, on a trap and when ``run`` returns. Guest memory is the ``AddressSpace``'s own
-bytes (``base``) and permission table: a refused access is a ``mem_fault`` trap at the pc the
-lifter stored before the access.
+dispatched ``hot_runs`` times; then it and the other warm blocks are compiled (``_submit``: on
+the compile thread, hottest first, or here with ``background=False``) and run natively from
+then on, chained by the native dispatcher (``dispatch.py``). A compiled block the dispatcher
+has run ``promote_after`` times heads a region (``_promote``, ``lower.Region``). Guest state
+lives in a native ``StateStruct`` while native code runs and is copied back to the Python
+``CpuState`` when control leaves native code: before a cold block, on a trap and when ``run``
+returns (helpers see the struct through ``_StateView``). Guest memory is the
+``AddressSpace``'s own bytes (``base``) and permission table: a refused access is a
+``mem_fault`` trap at the pc the lifter stored before the access, and a store to a page with
+translated code (``PERM_CODE``) is run by the interpreter, which invalidates
+(``STATUS_CODE_WRITE``).
 
-Limits of this first version: native stores do not check the ``CODE`` bit of a page, so guest
-code that overwrites already-compiled code through a native store is not invalidated (stores
-from the interpreter and the kernel still are); native atomics are host atomics, not under the
-interpreter's atomic lock.
+Guest threads share the engine (``_lock`` guards the tables). Native atomics are host
+atomics; the interpreter's are atomic only among themselves, so a block with atomics is
+compiled before it runs while another guest thread is in the engine (``_atomics_first``).
+Native code is bounded by ``code_cache_bytes`` in two generations (``_retire``).
 """
 
 from __future__ import annotations
