@@ -17,11 +17,14 @@ semantics of ``vm_ir.semantics`` and ``vm_ir.evaluator``:
   ordered compare, and for equal operands the OR / AND of their bits, which orders -0 below +0);
 - a memory op computes whether the access is allowed (alignment, bounds, the permission bytes
   of its first and last page) without touching guest memory, then takes one branch: on to the
-  access, or to the function's one fault block, which reports ``misaligned`` or ``mem_fault``
-  with the guest address; atomics are LLVM ``atomicrmw``/``cmpxchg``; atomic loads and stores
+  access, or to the function's one fault block, which reports ``misaligned``, ``mem_fault``
+  or (a write to a ``PERM_CODE`` page) ``STATUS_CODE_WRITE`` with the guest address; atomics are LLVM ``atomicrmw``/``cmpxchg``; atomic loads and stores
   are LLVM atomics when naturally aligned and at most 8 bytes, else plain accesses fenced
   ``seq_cst`` (x86-64 has no wider atomic load or store);
-- ``call`` goes through the context's helper table with the arguments in 16-byte slots.
+- ``call`` goes through the context's helper table with the arguments in 16-byte slots, unless
+  the helper names a native operation ``nativefp`` implements;
+- guest state fields are cached in ``alloca``s (see ``_FunctionLowering``), and a ``Region``
+  lowers several lifted blocks as one function.
 
 128-bit division and i128/float conversions call the routines of ``support`` instead of the
 compiler-rt functions LLVM would call.
