@@ -12,7 +12,7 @@ import pytest
 
 from vm_accel import kvm
 from vm_accel.kvm import KVM_GET_API_VERSION, KvmHypervisor, KvmProbe, api, probe
-from vm_core import AcceleratorUnavailable, Bus, Hypervisor
+from vm_core import AcceleratorUnavailable, Bus, Hypervisor, Vcpu, Vm
 
 HAS_KVM = sys.platform.startswith("linux") and os.access("/dev/kvm", os.R_OK | os.W_OK)
 needs_kvm = pytest.mark.skipif(not HAS_KVM, reason="this host has no usable /dev/kvm")
@@ -37,8 +37,11 @@ def test_hypervisor_on_this_host() -> None:
     assert hv.name == "kvm"
     assert hv.api_version == 12
     assert isinstance(hv, Hypervisor)
-    with pytest.raises(NotImplementedError, match="issue 5"):
-        hv.create_vm(mmio_bus=Bus())
+    with hv, hv.create_vm(mmio_bus=Bus()) as vm:
+        assert isinstance(vm, Vm)
+        assert isinstance(vm.create_vcpu(0), Vcpu)
+    assert vm.closed
+    assert hv.closed
 
 
 @linux_only
@@ -131,4 +134,8 @@ def test_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     example = re.search(r"```python\n(.*?)```", readme.read_text(), re.S)
     assert example is not None
     exec(compile(example.group(1), str(readme), "exec"), {"__name__": "readme"})
-    assert "kvm 12" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "kvm 12" in out
+    assert f"guest wrote {41 + 1}" in out
+    assert "kind=<VcpuExitKind.HALT" in out
+    assert f"pc={0x1000 + 7}" in out

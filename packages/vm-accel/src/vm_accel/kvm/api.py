@@ -1,4 +1,4 @@
-"""The KVM API as far as vm-accel uses it today: the device and its version check."""
+"""The KVM device and its version check (`probe`); the rest of the API is in `uapi`."""
 
 from __future__ import annotations
 
