@@ -189,7 +189,7 @@ def test_a_small_code_cache_evicts_and_stays_correct() -> None:
     done = subprocess.run([*_vm(), "run", "--engine", "jit", "--stats",
                            str(GUESTS / "bench_cpu"), "1"],
                           capture_output=True, text=True, check=False, timeout=600,
-                          env={**os.environ, "VM_JIT_CODE_CACHE": "65536",
+                          env={**os.environ, "VM_JIT_CODE_CACHE": "32768",
                                "VM_JIT_BACKGROUND": "0"})  # all compiled, however busy
     assert (done.returncode, done.stdout) == expected
     import re
@@ -198,4 +198,4 @@ def test_a_small_code_cache_evicts_and_stays_correct() -> None:
     assert evictions is not None, done.stderr
     assert int(evictions.group(1)) > 0
     # the bound, and the batches compiled after the newer generation reached its half
-    assert int(evictions.group(2)) <= 65536 * 3 // 2
+    assert int(evictions.group(2)) <= 32768 * 3 // 2

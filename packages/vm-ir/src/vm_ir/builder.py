@@ -14,6 +14,7 @@ keywords). Arguments follow the op's operands in order, a typed op's type first:
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Callable, Sequence
 
 from .infer import result_type
@@ -60,28 +61,31 @@ class FunctionBuilder:
         """Append one instruction and give its result (None for ops without one)."""
         if isinstance(op, str):
             op = OPS[op]
-        if self.block.terminator is not None:
-            raise BuildError(f"{self.block.name} already ends in {self.block.terminator.name}")
-        imms = dict(imms or {})
-        inst = Inst(op, list(args), imms, list(targets), None, type)
-        rtype = result_type(op, type, inst.args, imms, self.module)
-        if op.has_result and rtype is not None:
-            inst.result = self.func.new_value(rtype)
-        elif op.result == "T" or op.result == "field":
-            raise BuildError(f"{op.name}: cannot tell the result type")
-        self.block.insts.append(inst)
+        return self._append(op, list(args), dict(imms or {}), list(targets), type)
+
+    def _append(self, op: OpDef, args: list[Value], imms: dict, targets: list[Target],
+                type: Type | None) -> Value | None:
+        """``emit`` with the lists and dict already the instruction's own."""
+        insts = self.block.insts
+        if insts and insts[-1].op.is_terminator:
+            raise BuildError(f"{self.block.name} already ends in {insts[-1].name}")
+        inst = Inst(op, args, imms, targets, None, type)
+        if op.has_result:
+            rtype = result_type(op, type, args, imms, self.module)
+            if rtype is not None:
+                inst.result = self.func.new_value(rtype)
+            elif op.result == "T" or op.result == "field":
+                raise BuildError(f"{op.name}: cannot tell the result type")
+        insts.append(inst)
         return inst.result
 
     def __getattr__(self, attr: str) -> Callable[..., Value | None]:
+        # the methods made at import (``_op_method``) cover every op; this is for other
+        # spellings with a trailing underscore (``add_``)
         op = OPS.get(attr.rstrip("_"))
         if op is None:
             raise AttributeError(attr)
-
-        def build(*operands: object) -> Value | None:
-            return self._build(op, list(operands))
-
-        build.__doc__ = op.doc
-        return build
+        return _op_method(op).__get__(self)
 
     def _build(self, op: OpDef, operands: list) -> Value | None:
         type = None
@@ -119,4 +123,36 @@ class FunctionBuilder:
                 imms[spec.name] = operands.pop(0)
         if operands:
             raise BuildError(f"{op.name}: {len(operands)} operand(s) too many")
-        return self.emit(op, args, imms, targets, type)
+        return self._append(op, args, imms, targets, type)
+
+
+def _op_method(op: OpDef) -> Callable[..., Value | None]:
+    """The builder method for ``op``: value operands only and a typed constant take short
+    paths (they are most of what a frontend emits); the rest goes through ``_build``."""
+    kinds = [spec.kind for spec in op.operands]
+    if not op.typed and kinds and all(kind is OperandKind.VALUE for kind in kinds):
+        count = len(kinds)
+
+        def method(self: FunctionBuilder, *args: Value) -> Value | None:
+            if len(args) != count:
+                raise BuildError(f"{op.name} takes {count} value operand(s), not {len(args)}")
+            return self._append(op, list(args), {}, [], None)
+    elif op.typed and kinds in ([OperandKind.INT], [OperandKind.FLOAT]):
+        imm_name = op.operands[0].name
+
+        def method(self: FunctionBuilder, *operands: object) -> Value | None:
+            if len(operands) != 2 or not isinstance(operands[0], Type):
+                return self._build(op, list(operands))  # the same errors as any op
+            return self._append(op, [], {imm_name: operands[1]}, [], operands[0])
+    else:
+        def method(self: FunctionBuilder, *operands: object) -> Value | None:
+            return self._build(op, list(operands))
+    method.__name__ = method.__qualname__ = op.name
+    method.__doc__ = op.doc
+    return method
+
+
+for _op in OPS.values():
+    _name = f"{_op.name}_" if keyword.iskeyword(_op.name) else _op.name
+    if not hasattr(FunctionBuilder, _name):
+        setattr(FunctionBuilder, _name, _op_method(_op))

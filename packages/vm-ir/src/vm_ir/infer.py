@@ -4,20 +4,20 @@ result type."""
 from __future__ import annotations
 
 from .ir import FieldRef, Inst, Module
-from .ops import OpDef, OperandKind
+from .ops import OpDef
 from .types import I1, Type
 
 
 def value_operands(op: OpDef) -> list[str]:
     """The constraints of an op's fixed value operands, in order (VALUES and HELPER excluded)."""
-    return [o.constraint for o in op.operands if o.kind is OperandKind.VALUE]
+    return list(op.value_constraints)
 
 
 def type_variable(op: OpDef, inst_type: Type | None, args: list) -> Type | None:
     """T for an instruction: its written type, else the type of its first ``T`` operand."""
     if op.typed:
         return inst_type
-    for constraint, arg in zip(value_operands(op), args, strict=False):
+    for constraint, arg in zip(op.value_constraints, args, strict=False):
         if constraint == "T":
             return arg.type
     return None

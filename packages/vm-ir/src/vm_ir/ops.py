@@ -18,7 +18,7 @@ Immediates are written in the text form where their kind says (see ``OperandKind
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class OperandKind(enum.Enum):
@@ -97,19 +97,23 @@ class OpDef:
     #: an extra verifier rule: "wider", "narrower", "same_width", "float_to_int", "int_to_float",
     #: "f32_to_f64", "f64_to_f32"
     rule: str = ""
+    #: ends a block (``effects`` has ``TERMINATOR``); set from ``effects``
+    is_terminator: bool = field(init=False)
+    #: has no effect but its result: removable when unused, foldable on constants
+    is_pure: bool = field(init=False)
+    #: produces a value (``result`` is not empty)
+    has_result: bool = field(init=False)
+    #: the constraints of the fixed value operands, in order (VALUES and HELPER excluded)
+    value_constraints: tuple[str, ...] = field(init=False)
 
-    @property
-    def is_terminator(self) -> bool:
-        return bool(self.effects & Effect.TERMINATOR)
-
-    @property
-    def is_pure(self) -> bool:
-        """Has no effect but its result: removable when unused, foldable on constants."""
-        return self.effects == Effect.NONE
-
-    @property
-    def has_result(self) -> bool:
-        return self.result != ""
+    def __post_init__(self) -> None:
+        # plain attributes, not properties: builders and evaluators ask on every instruction,
+        # and an enum.Flag test costs a Flag construction
+        object.__setattr__(self, "is_terminator", bool(self.effects & Effect.TERMINATOR))
+        object.__setattr__(self, "is_pure", self.effects == Effect.NONE)
+        object.__setattr__(self, "has_result", self.result != "")
+        object.__setattr__(self, "value_constraints", tuple(
+            o.constraint for o in self.operands if o.kind is OperandKind.VALUE))
 
 
 def _v(name: str, constraint: str = "T") -> Operand:

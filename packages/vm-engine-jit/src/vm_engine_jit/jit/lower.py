@@ -144,6 +144,24 @@ class Region:
     def pcs(self) -> list[int]:
         return [m.pc for m in self.members]
 
+    @property
+    def loops(self) -> bool:
+        """Whether its function may branch back to a member: it has several, or its one
+        block exits to its own start with a constant pc (a computed exit back to it is
+        rare, and leaves through the dispatcher just as well)."""
+        if len(self.members) > 1:
+            return True
+        member = self.members[0]
+        constants: dict[object, object] = {}
+        for block in member.func.blocks:
+            for inst in block.insts:
+                name = inst.op.name
+                if name == "iconst":
+                    constants[inst.result] = inst.imms["imm"]
+                elif name == "exit" and constants.get(inst.args[0]) == member.pc:
+                    return True
+        return False
+
 
 class BatchLowering:
     """One LLVM module (as text) holding the lowered functions of a compile batch.

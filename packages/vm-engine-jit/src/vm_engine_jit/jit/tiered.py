@@ -6,8 +6,9 @@
 A block runs on the interpreter (``InterpEngine``, one block per call) until it has been
 dispatched ``hot_runs`` times; then it and the other warm blocks are compiled (``_submit``: on
 the compile thread, hottest first, or here with ``background=False``) and run natively from
-then on, chained by the native dispatcher (``dispatch.py``). A compiled block the dispatcher
-has run ``promote_after`` times heads a region (``_promote``, ``lower.Region``). Guest state
+then on, chained by the native dispatcher (``dispatch.py``). With ``promote_after`` set
+(``$VM_JIT_PROMOTE``; off by default), a compiled block the dispatcher has run that many
+times heads a region (``_promote``, ``lower.Region``). Guest state
 lives in a native ``StateStruct`` while native code runs and is copied back to the Python
 ``CpuState`` when control leaves native code: before a cold block, on a trap and when ``run``
 returns (helpers see the struct through ``_StateView``). Guest memory is the
@@ -28,6 +29,7 @@ import atexit
 import collections
 import ctypes
 import os
+import sys
 import threading
 import time
 import weakref
@@ -65,8 +67,11 @@ CODE_CACHE_BYTES = 64 << 20
 BATCH_INSNS = 64
 #: at most this many blocks in one region
 REGION_MAX = 24
-#: native runs of a compiled block before a region is compiled at it
-PROMOTE_AFTER = 2000
+#: native runs of a compiled block before a region is compiled at it; 0: never (the
+#: default: on bench_cpu, regions' LLVM time cost more than they saved, see docs/decisions.md)
+PROMOTE_AFTER = 0
+#: the GIL switch interval (s) while a compile thread exists (see ``_submit``)
+SWITCH_INTERVAL = 0.0005
 
 
 def _locked(method: Callable) -> Callable:
@@ -135,7 +140,7 @@ class JitEngine:
         #: of that makes a block a member)
         if promote_after is None:  # VM_JIT_PROMOTE: for experiments
             promote_after = int(os.environ.get("VM_JIT_PROMOTE", PROMOTE_AFTER))
-        self.promote_after = max(16, promote_after)
+        self.promote_after = max(16, promote_after) if promote_after > 0 else 0
         self.opt_level = opt_level
         self._compiler: JitCompiler | None = None
         if code_cache_bytes is None:  # VM_JIT_CODE_CACHE: bytes, for tests and experiments
@@ -220,11 +225,25 @@ class JitEngine:
                 for i, v in enumerate(value):
                     self.struct.write(buf, (f.name, i), v)
 
+    def _new_buf(self) -> Any:
+        """A state struct for a run, with typed views of its array fields (``tolist`` on a
+        memoryview reads a register file about 5 times faster than a ctypes array slice)."""
+        buf = self.struct.new()
+        raw = memoryview(buf).cast("B")
+        cls = type(buf)
+        views = []
+        for name in self._arrays:
+            place = getattr(cls, name)
+            code = type(getattr(buf, name))._type_._type_
+            views.append((name, raw[place.offset:place.offset + place.size].cast(code)))
+        buf.array_views = views
+        return buf
+
     def _from_native(self, buf: Any, state: Any) -> None:
         for name in self._scalars:
             setattr(state, name, getattr(buf, name))
-        for name in self._arrays:
-            getattr(state, name)[:] = getattr(buf, name)
+        for name, view in buf.array_views:
+            getattr(state, name)[:] = view.tolist()
         for f in self._wide:
             if f.count is None:
                 setattr(state, f.name, self.struct.read(buf, f.name))
@@ -295,9 +314,7 @@ class JitEngine:
                 self._submit(singles, 0)
         finally:
             if not self.background:
-                dt = time.thread_time() - t0
-                self.compile_seconds += dt
-                self.stats.translate_seconds += dt
+                self._count_compile(time.thread_time() - t0)
 
     def _atomics_first(self, pc: int, memory: Any) -> _Native | None:
         """A block with atomics runs native from its first run, compiled here and now, while
@@ -352,9 +369,7 @@ class JitEngine:
                 self._submit([region], float(self.promote_after + self.hot_runs))
         finally:
             if not self.background:
-                dt = time.thread_time() - t0
-                self.compile_seconds += dt
-                self.stats.translate_seconds += dt
+                self._count_compile(time.thread_time() - t0)
 
     def _region(self, head: int, hot: Callable[[int], bool]) -> Region:
         """``head`` and the ``hot`` blocks its constant exits lead to, breadth first."""
@@ -412,6 +427,11 @@ class JitEngine:
                 self._pending.add(head)
                 self._wanted[head] = (priority, self._generation, region)
             if self._worker is None or not self._worker.is_alive():
+                # The compile thread needs the GIL back after each LLVM call (a batch makes
+                # dozens), and the guest's thread keeps it for the whole switch interval (5 ms
+                # by default) when it runs Python: hot code waited twice as long for its
+                # native code. Ask for the GIL to change hands more often.
+                sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
                 self._worker = threading.Thread(target=self._work, name="vm-jit-compile",
                                                 daemon=True)
                 self._worker.start()
@@ -447,11 +467,13 @@ class JitEngine:
                     results: Any = self._compile_regions([r for _, r in entries])
                 except BaseException as exc:
                     results = exc
-                dt = time.thread_time() - t0
-            self.compile_seconds += dt
-            self.stats.compile_seconds += dt
-            self.stats.translate_seconds += dt
+                self._count_compile(time.thread_time() - t0)
             self._done.append((entries, results))
+
+    def _count_compile(self, seconds: float) -> None:
+        self.compile_seconds += seconds
+        self.stats.compile_seconds += seconds
+        self.stats.translate_seconds += seconds
 
     def _drain(self) -> None:
         """Install what the compile thread finished (code of a generation that saw an
@@ -545,7 +567,8 @@ class JitEngine:
 
     def _rebuild(self) -> None:
         if self.dispatcher is not None:
-            self.dispatcher.rebuild({pc: (n.address, NEVER if n.region else -self.promote_after,
+            self.dispatcher.rebuild({pc: (n.address, -self.promote_after
+                                          if self.promote_after and not n.region else NEVER,
                                           n.helpers) for pc, n in self.native.items()})
 
     def _reset_worker(self) -> None:
@@ -614,7 +637,7 @@ class JitEngine:
     def run(self, state: Any, memory: Any, *, max_insns: int | None = None) -> Trap | None:
         mem_host, mem_size, perms = self._perms_of(memory)
         budget = max_insns if max_insns is not None else 1 << 62
-        buf = self.struct.new()
+        buf = self._new_buf()
         run = _Run(buf, state, HelperContext(_StateView(self.struct, buf), memory, self.interp))
         ctx = run.ctx
         ctx.state = ctypes.addressof(buf)
