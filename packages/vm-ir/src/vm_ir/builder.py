@@ -14,6 +14,7 @@ keywords). Arguments follow the op's operands in order, a typed op's type first:
 
 from __future__ import annotations
 
+import functools
 import keyword
 from collections.abc import Callable, Sequence
 
@@ -29,6 +30,11 @@ def parse_field_ref(text: str) -> FieldRef:
         name, _, index = text[:-1].partition("[")
         return FieldRef(name, int(index, 0))
     return FieldRef(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_ref(text: str) -> FieldRef:
+    return parse_field_ref(text)
 
 
 class BuildError(ValueError):
@@ -144,6 +150,17 @@ def _op_method(op: OpDef) -> Callable[..., Value | None]:
             if len(operands) != 2 or not isinstance(operands[0], Type):
                 return self._build(op, list(operands))  # the same errors as any op
             return self._append(op, [], {imm_name: operands[1]}, [], operands[0])
+    elif kinds and kinds[0] is OperandKind.FIELD and all(
+            kind is OperandKind.VALUE for kind in kinds[1:]):  # get, set
+        count = len(kinds)
+
+        def method(self: FunctionBuilder, *operands: object) -> Value | None:
+            ref = operands[0] if operands else None
+            if len(operands) != count or not isinstance(ref, (str, FieldRef)):
+                return self._build(op, list(operands))  # the same errors as any op
+            if isinstance(ref, str):
+                ref = _field_ref(ref)
+            return self._append(op, list(operands[1:]), {"field": ref}, [], None)  # type: ignore[arg-type]
     else:
         def method(self: FunctionBuilder, *operands: object) -> Value | None:
             return self._build(op, list(operands))
