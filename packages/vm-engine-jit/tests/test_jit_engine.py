@@ -199,3 +199,31 @@ def test_a_small_code_cache_evicts_and_stays_correct() -> None:
     assert int(evictions.group(1)) > 0
     # the bound, and the batches compiled after the newer generation reached its half
     assert int(evictions.group(2)) <= 32768 * 3 // 2
+
+
+def test_perf_map_names_the_native_code() -> None:
+    """``VM_JIT_PERF_MAP=1``: perf's map of JIT code, ``/tmp/perf-PID.map``, lists the
+    dispatcher and each compiled block by name, at distinct addresses (the sizes are
+    estimates: MCJIT does not say where a function ends)."""
+    if not (GUESTS / "bench_cpu").exists():
+        pytest.skip("bench_cpu is not built")
+    proc = subprocess.Popen([*_vm(), "run", "--engine", "jit", str(GUESTS / "bench_cpu"), "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "VM_JIT_PERF_MAP": "1", "VM_JIT_BACKGROUND": "0"})
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    path = Path(f"/tmp/perf-{proc.pid}.map")
+    try:
+        lines = path.read_text().splitlines()
+    finally:
+        path.unlink(missing_ok=True)
+    ranges = []
+    for line in lines:
+        start, size, name = line.split(" ", 2)
+        ranges.append((int(start, 16), int(start, 16) + int(size, 16), name))
+    names = [name for *_, name in ranges]
+    assert "vm_dispatch" in names
+    assert sum(name.startswith("vmjit") for name in names) > 100
+    starts = [start for start, *_ in ranges]
+    assert len(set(starts)) == len(starts)
+    assert all(end > start for start, end, _ in ranges)

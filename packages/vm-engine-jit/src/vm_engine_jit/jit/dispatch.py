@@ -29,6 +29,7 @@ STATUS_HOT = 4
 #: a counter start that never reaches 0
 NEVER = -(1 << 62)
 
+# The loop keeps pc, budget and counts in registers and writes them to ``io`` once, at ``done``.
 _IR = """
 define i64 @vm_dispatch(i64 %ctx, i64 %table, i64 %mask, i64 %io, i64 %pcoff) {{
 entry:
@@ -49,12 +50,18 @@ entry:
   %ioran = inttoptr i64 %ioran.a to ptr
   %ioblk.a = add i64 %io, 24
   %ioblk = inttoptr i64 %ioblk.a to ptr
+  %pc0 = load i64, ptr %iopc
+  %left0 = load i64, ptr %ioleft
+  %ran0 = load i64, ptr %ioran
+  %blk0 = load i64, ptr %ioblk
   br label %loop
 loop:
-  %pc = load i64, ptr %iopc
-  %left = load i64, ptr %ioleft
+  %pc = phi i64 [ %pc0, %entry ], [ %npc, %cont ]
+  %left = phi i64 [ %left0, %entry ], [ %after, %cont ]
+  %ran = phi i64 [ %ran0, %entry ], [ %ran2, %cont ]
+  %blk = phi i64 [ %blk0, %entry ], [ %blk2, %cont ]
   %spent = icmp sle i64 %left, 0
-  br i1 %spent, label %stop, label %hash
+  br i1 %spent, label %done, label %hash
 hash:
   %h0 = lshr i64 %pc, 1
   %h = and i64 %h0, %mask
@@ -68,7 +75,7 @@ probe:
   %fnp = inttoptr i64 %fna to ptr
   %fn = load i64, ptr %fnp
   %empty = icmp eq i64 %fn, 0
-  br i1 %empty, label %stop, label %cmp
+  br i1 %empty, label %done, label %cmp
 cmp:
   %epc = load i64, ptr %ep
   %same = icmp eq i64 %epc, %pc
@@ -84,9 +91,7 @@ hit:
   %cnt1 = add i64 %cnt, 1
   store i64 %cnt1, ptr %cp
   %hot = icmp eq i64 %cnt1, 0
-  br i1 %hot, label %promote, label %call
-promote:
-  ret i64 {hot}
+  br i1 %hot, label %done, label %call
 call:
   %ha = add i64 %ea, 24
   %hp = inttoptr i64 %ha to ptr
@@ -97,24 +102,24 @@ call:
   %f = inttoptr i64 %fn to ptr
   %status = call i64 %f(i64 %ctx)
   %after = load i64, ptr %userptr
-  store i64 %after, ptr %ioleft
   %used = sub i64 %left, %after
-  %ran = load i64, ptr %ioran
   %ran2 = add i64 %ran, %used
-  store i64 %ran2, ptr %ioran
-  %b = load i64, ptr %ioblk
-  %b2 = add i64 %b, 1
-  store i64 %b2, ptr %ioblk
+  %blk2 = add i64 %blk, 1
   %ok = icmp eq i64 %status, 1
-  br i1 %ok, label %cont, label %out
+  br i1 %ok, label %cont, label %done
 cont:
   %npc = load i64, ptr %exitptr
-  store i64 %npc, ptr %iopc
   br label %loop
-out:
-  ret i64 %status
-stop:
-  ret i64 1
+done:
+  %rstatus = phi i64 [ 1, %loop ], [ 1, %probe ], [ {hot}, %hit ], [ %status, %call ]
+  %rleft = phi i64 [ %left, %loop ], [ %left, %probe ], [ %left, %hit ], [ %after, %call ]
+  %rran = phi i64 [ %ran, %loop ], [ %ran, %probe ], [ %ran, %hit ], [ %ran2, %call ]
+  %rblk = phi i64 [ %blk, %loop ], [ %blk, %probe ], [ %blk, %hit ], [ %blk2, %call ]
+  store i64 %pc, ptr %iopc
+  store i64 %rleft, ptr %ioleft
+  store i64 %rran, ptr %ioran
+  store i64 %rblk, ptr %ioblk
+  ret i64 %rstatus
 }}
 """
 
@@ -129,7 +134,7 @@ def _compiled() -> object:
     """The dispatcher's entry (compiled once per process)."""
     with _lock:
         if not _shared:
-            from .engine import _init_target
+            from .engine import PERF_MAP, _init_target, write_perf_map
 
             _init_target()
             ref = llvm.parse_assembly(_IR.format(helpers=CTX["helpers"], exit_pc=CTX["exit_pc"],
@@ -139,7 +144,10 @@ def _compiled() -> object:
             tm = target.create_target_machine(opt=2, jit=True)
             engine = llvm.create_mcjit_compiler(ref, tm)
             engine.finalize_object()
-            fn = DISPATCH_FN(engine.get_function_address("vm_dispatch"))
+            address = engine.get_function_address("vm_dispatch")
+            fn = DISPATCH_FN(address)
+            if PERF_MAP:
+                write_perf_map([(address, "vm_dispatch")], last_size=512)
             _shared.extend([engine, tm, fn])
         return _shared[2]
 

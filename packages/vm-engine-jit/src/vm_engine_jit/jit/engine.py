@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -105,6 +106,26 @@ class CompiledFunction:
 
     def __repr__(self) -> str:
         return f"<CompiledFunction @{self.function.name} at {self.address:#x}>"
+
+
+#: write ``/tmp/perf-PID.map`` (``VM_JIT_PERF_MAP=1``) so that ``perf report`` names native code
+PERF_MAP = os.environ.get("VM_JIT_PERF_MAP", "0") not in ("", "0")
+_perf_map_lock = threading.Lock()
+
+
+def write_perf_map(functions: list[tuple[int, str]], last_size: int = 256) -> None:
+    """Append ``functions`` (address, symbol) to perf's map of this process's JIT code.
+
+    MCJIT does not say how long each function is: a function is taken to end where the next
+    one of the same batch starts, the last ``last_size`` bytes after its start.
+    """
+    ordered = sorted(functions)
+    lines = []
+    for k, (address, symbol) in enumerate(ordered):
+        end = ordered[k + 1][0] if k + 1 < len(ordered) else address + last_size
+        lines.append(f"{address:x} {max(end - address, 1):x} {symbol}\n")
+    with _perf_map_lock, open(f"/tmp/perf-{os.getpid()}.map", "a") as out:
+        out.writelines(lines)
 
 
 class JitCompiler:
@@ -249,6 +270,8 @@ class JitCompiler:
                     c.code_bytes = self._object_bytes * size // total
                     compiled[i] = c
             self.code_bytes += self._object_bytes
+            if PERF_MAP:
+                write_perf_map([(c.address, c.symbol) for c in compiled if c is not None])
             spent["codegen_s"] = time.perf_counter() - t3
             for name, seconds in spent.items():
                 setattr(s, name, getattr(s, name) + seconds)
