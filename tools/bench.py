@@ -23,8 +23,9 @@ Runners (``--engines``, a comma list, default ``jit,interp,qemu``):
 
 Workloads (``--workloads``, a comma list, default ``cpu,sha256,gzip``):
 
-- ``cpu``: ``build/guests/riscv64/bench_cpu N``, N = ``--iterations``/``-n`` (default 10;
-  one iteration is about 45.6 million guest instructions); ``--guest`` names another binary;
+- ``cpu``: ``build/guests/riscv64/bench_cpu N``, N = ``--iterations``/``-n`` (default 40,
+  the program's own default; one iteration is about 45.6 million guest instructions);
+  ``--guest`` names another binary;
 - ``sha256``: Debian's busybox-static for riscv64, ``busybox sha256sum FILE``;
 - ``gzip``: the same busybox, ``busybox gzip -c FILE``.
 
@@ -54,10 +55,10 @@ busybox or qemu is missing (one ``bench: error: ...`` line on stderr says which 
 get it).
 
 Time it takes: the interpreter runs some 10-20 million guest instructions a second (2-core
-AMD EPYC, November 2026): bench_cpu 10 takes it about 25 s; sha256sum and gzip of 1 MiB about
+AMD EPYC, November 2026): bench_cpu 40 takes it about 75 s; sha256sum and gzip of 1 MiB about
 84 and 180 million instructions, 6 and 15 s. The defaults (cpu,sha256,gzip x jit,interp,qemu,
--n 10, 16 MiB, 3 repeats) therefore run for a quarter of an hour or more; pick workloads,
-runners and sizes for a quick look (``--timeout`` bounds each run).
+-n 40, 16 MiB, 3 repeats) therefore run for half an hour or more; pick workloads, runners and
+sizes for a quick look (``--timeout`` bounds each run).
 
 Get the inputs first:
 ``uv run python tools/build_guests.py bench_cpu`` (the cpu guest) and
@@ -421,8 +422,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma list of runners jit,interp,qemu (default all)")
     parser.add_argument("--engine", default=None,
                         help="old spelling: --engine E means --engines E,qemu")
-    parser.add_argument("--iterations", "-n", type=int, default=10,
-                        help="bench_cpu's iteration count (default 10)")
+    parser.add_argument("--iterations", "-n", type=int, default=40,
+                        help="bench_cpu's iteration count (default 40)")
     parser.add_argument("--size-mib", type=float, default=16.0,
                         help="size of the sha256/gzip input in MiB (default 16)")
     parser.add_argument("--repeat", "-r", type=int, default=3,
