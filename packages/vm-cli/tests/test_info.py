@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from importlib.metadata import EntryPoint
 
@@ -46,7 +47,7 @@ def test_a_package_that_is_not_installed() -> None:
 
 def test_a_plugin_that_does_not_load(monkeypatch: pytest.MonkeyPatch) -> None:
     broken = EntryPoint("broken", "vm_no_such_module:Frontend", info.FRONTENDS)
-    monkeypatch.setattr(info, "entry_points", lambda group: [broken])
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [broken])
     [plugin] = info.collect().frontends
     assert plugin.name == "broken" and not plugin.loads
     assert plugin.error is not None and plugin.error.startswith("ModuleNotFoundError")

@@ -6,13 +6,13 @@ import dataclasses
 import json
 import platform
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, entry_points, version
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+
+if TYPE_CHECKING:  # rich is imported when a report is drawn: `vm run` does not pay for it
+    from rich.console import Console
+    from rich.table import Table
 
 PACKAGES = (
     "vm-core", "vm-ir", "vm-frontend-x86", "vm-frontend-arm", "vm-frontend-riscv",
@@ -69,15 +69,19 @@ class Info:
 
 
 def _package(name: str) -> Package:
+    from importlib import metadata  # here, not at import: `vm run` does not need it
+
     try:
-        return Package(name, version(name))
-    except PackageNotFoundError:
+        return Package(name, metadata.version(name))
+    except metadata.PackageNotFoundError:
         return Package(name, None)
 
 
 def _plugins(group: str) -> list[Plugin]:
+    from importlib import metadata
+
     plugins = []
-    for ep in sorted(entry_points(group=group), key=lambda ep: ep.name):
+    for ep in sorted(metadata.entry_points(group=group), key=lambda ep: ep.name):
         package = ep.dist.name if ep.dist is not None else None
         try:
             ep.load()
@@ -102,8 +106,10 @@ def _kvm() -> Kvm:
 
 def collect() -> Info:
     """Everything `vm info` reports."""
+    from importlib import metadata
+
     return Info(
-        version=version("vm-cli"),
+        version=metadata.version("vm-cli"),
         packages=[_package(name) for name in PACKAGES],
         frontends=_plugins(FRONTENDS),
         accelerators=_plugins(ACCELERATORS),
@@ -121,10 +127,15 @@ def info(
     if as_json:
         typer.echo(json.dumps(dataclasses.asdict(report), indent=2))
     else:
+        from rich.console import Console
+
         render(report, Console())
 
 
 def _plugin_table(title: str, plugins: list[Plugin]) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in ("name", "target", "package", "loads"):
         table.add_column(column)
@@ -137,6 +148,9 @@ def _plugin_table(title: str, plugins: list[Plugin]) -> Table:
 
 
 def render(report: Info, console: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     packages = Table(title="packages", title_justify="left")
     packages.add_column("package")
     packages.add_column("version")

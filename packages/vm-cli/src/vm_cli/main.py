@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import version
 
 import typer
 
@@ -40,6 +39,8 @@ app.command("run", context_settings=run_command.CONTEXT)(run_command.run)
 
 def _print_version(value: bool) -> None:
     if value:
+        from importlib.metadata import version  # only here: it costs 20 ms at start-up
+
         typer.echo(f"vm {version('vm-cli')}")
         raise typer.Exit()
 
