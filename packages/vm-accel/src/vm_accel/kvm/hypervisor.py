@@ -5,13 +5,11 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import weakref
-from types import TracebackType
 
 from vm_accel.kvm import uapi
 from vm_accel.kvm.api import probe
-from vm_accel.kvm.errors import KvmError, KvmIoctlError
-from vm_accel.kvm.ioctl import ioctl, try_ioctl
+from vm_accel.kvm.errors import KvmIoctlError
+from vm_accel.kvm.ioctl import KvmDescriptor, ioctl, try_ioctl
 from vm_accel.kvm.signals import install_kick_handler
 from vm_accel.kvm.vm import KvmVm
 from vm_core import AcceleratorUnavailable, Bus
@@ -19,7 +17,7 @@ from vm_core import AcceleratorUnavailable, Bus
 _MAX_CPUID_ENTRIES = 4096
 
 
-class KvmHypervisor:
+class KvmHypervisor(KvmDescriptor):
     """KVM on Linux: holds an open /dev/kvm and makes VMs.
 
     Constructing one proves /dev/kvm is usable (else `AcceleratorUnavailable`
@@ -28,6 +26,7 @@ class KvmHypervisor:
     """
 
     name = "kvm"
+    _closed_fix = "create a new KvmHypervisor"
 
     def __init__(self, device_path: str | None = None) -> None:
         found = probe(device_path)
@@ -37,31 +36,15 @@ class KvmHypervisor:
         self.api_version: int = found.api_version
         self.device_path: str = found.device_path
         try:
-            self._fd: int = os.open(self.device_path, os.O_RDWR | os.O_CLOEXEC)
+            fd = os.open(self.device_path, os.O_RDWR | os.O_CLOEXEC)
         except OSError as e:  # it went away between the probe and now
             raise AcceleratorUnavailable(
                 "kvm", f"cannot open {self.device_path}: {os.strerror(e.errno or 0)}"
             ) from None
-        self._finalizer = weakref.finalize(self, os.close, self._fd)
-        self.vcpu_mmap_size: int = ioctl(self._fd, uapi.KVM_GET_VCPU_MMAP_SIZE)
+        self._own(fd)
+        self.vcpu_mmap_size: int = ioctl(fd, uapi.KVM_GET_VCPU_MMAP_SIZE)
         self._supported_cpuid: list[uapi.kvm_cpuid_entry2] | None = None
         install_kick_handler()
-
-    @property
-    def fd(self) -> int:
-        """The open /dev/kvm descriptor (system ioctls go here)."""
-        if not self._finalizer.alive:
-            raise KvmError("this KvmHypervisor is closed", "create a new KvmHypervisor")
-        return self._fd
-
-    @property
-    def closed(self) -> bool:
-        """Whether `close()` has released /dev/kvm."""
-        return not self._finalizer.alive
-
-    def check_extension(self, cap: int) -> int:
-        """KVM_CHECK_EXTENSION on /dev/kvm: 0 when `cap` (a KVM_CAP_* number) is absent."""
-        return ioctl(self.fd, uapi.KVM_CHECK_EXTENSION, cap)
 
     def supported_cpuid(self) -> list[uapi.kvm_cpuid_entry2]:
         """KVM_GET_SUPPORTED_CPUID: the CPUID leaves KVM can offer a guest (copies)."""
@@ -108,18 +91,7 @@ class KvmHypervisor:
 
     def close(self) -> None:
         """Close /dev/kvm; VMs already created keep working until closed themselves."""
-        self._finalizer()
-
-    def __enter__(self) -> KvmHypervisor:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        super().close()
 
     def __repr__(self) -> str:
         return f"KvmHypervisor({self.device_path!r}, api_version={self.api_version})"

@@ -9,9 +9,13 @@ from __future__ import annotations
 import ctypes
 import functools
 import mmap
+import os
+import weakref
+from types import TracebackType
+from typing import Self
 
-from vm_accel.kvm.errors import KvmIoctlError
-from vm_accel.kvm.uapi import REQUEST_NAMES
+from vm_accel.kvm.errors import KvmError, KvmIoctlError
+from vm_accel.kvm.uapi import KVM_CHECK_EXTENSION, REQUEST_NAMES
 
 
 class _Libc:
@@ -88,3 +92,40 @@ def unmap(addr: int, size: int) -> None:
     """munmap a mapping made by `map_shared`."""
     if _libc().munmap(addr, size) < 0:
         raise KvmIoctlError("munmap of the vCPU run area", ctypes.get_errno())
+
+
+class KvmDescriptor:
+    """An open KVM file descriptor (/dev/kvm or a VM), closed by `close()`, by leaving a
+    ``with`` block, or when the object is collected, whichever comes first."""
+
+    _closed_fix = "create a new one"
+
+    def _own(self, fd: int) -> None:
+        self._fd = fd
+        self._finalizer = weakref.finalize(self, os.close, fd)
+
+    @property
+    def fd(self) -> int:
+        """The descriptor, for ioctls (a `KvmError` once closed)."""
+        if not self._finalizer.alive:
+            raise KvmError(f"this {type(self).__name__} is closed", self._closed_fix)
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` has released the descriptor."""
+        return not self._finalizer.alive
+
+    def check_extension(self, cap: int) -> int:
+        """KVM_CHECK_EXTENSION here: 0 when `cap` (a KVM_CAP_* number) is absent."""
+        return ioctl(self.fd, KVM_CHECK_EXTENSION, cap)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

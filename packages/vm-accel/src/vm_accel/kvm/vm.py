@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
-import weakref
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from vm_accel.kvm import uapi
 from vm_accel.kvm.errors import KvmError, KvmIoctlError
-from vm_accel.kvm.ioctl import ioctl, try_ioctl
+from vm_accel.kvm.ioctl import KvmDescriptor, ioctl, try_ioctl
 from vm_accel.kvm.vcpu import KvmVcpu
 from vm_core import PAGE_SIZE, Bus, RamRegion
 
@@ -38,15 +35,16 @@ class MemorySlot:
         return (self.region.size + PAGE_SIZE - 1) // PAGE_SIZE
 
 
-class KvmVm:
+class KvmVm(KvmDescriptor):
     """A KVM VM (from `KvmHypervisor.create_vm`): memory slots, vCPUs, dirty logging."""
+
+    _closed_fix = "create a new VM"
 
     def __init__(
         self, hypervisor: KvmHypervisor, fd: int, *, mmio_bus: Bus | None, pio_bus: Bus | None
     ) -> None:
         self.hypervisor = hypervisor
-        self._fd = fd
-        self._finalizer = weakref.finalize(self, os.close, fd)
+        self._own(fd)
         self.mmio_bus = Bus("mmio") if mmio_bus is None else mmio_bus
         self.pio_bus = Bus("pio", limit=1 << 16) if pio_bus is None else pio_bus
         self._slots: dict[int, MemorySlot] = {}
@@ -56,22 +54,6 @@ class KvmVm:
             _, err = try_ioctl(fd, uapi.KVM_SET_TSS_ADDR, TSS_ADDRESS)
             if not err:
                 self.tss_address = TSS_ADDRESS
-
-    @property
-    def fd(self) -> int:
-        """The VM descriptor (VM ioctls go here)."""
-        if not self._finalizer.alive:
-            raise KvmError("this KvmVm is closed", "create a new VM")
-        return self._fd
-
-    @property
-    def closed(self) -> bool:
-        """Whether `close()` has released the VM."""
-        return not self._finalizer.alive
-
-    def check_extension(self, cap: int) -> int:
-        """KVM_CHECK_EXTENSION on the VM: 0 when `cap` (a KVM_CAP_* number) is absent."""
-        return ioctl(self.fd, uapi.KVM_CHECK_EXTENSION, cap)
 
     # -- memory ----------------------------------------------------------------
 
@@ -184,18 +166,7 @@ class KvmVm:
             vcpu.close()
         self._vcpus.clear()
         self._slots.clear()
-        self._finalizer()
-
-    def __enter__(self) -> KvmVm:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        super().close()
 
     def __repr__(self) -> str:
         state = (
