@@ -376,10 +376,13 @@ class InterpEngine:
         self.epoch[0] += 1
 
     # -- execution ---------------------------------------------------------------------------
-    def run(self, state: Any, memory: Any, *, max_insns: int | None = None) -> Trap | None:
+    def run(self, state: Any, memory: Any, *, max_insns: int | None = None,
+            gate: Callable[[int], bool] | None = None) -> Trap | None:
         """Run from ``state.pc`` until a trap (returned) or until about ``max_insns`` guest
         instructions have run (None returned; the budget is checked between blocks, and a
-        loop or region stops when it is spent)."""
+        loop or region stops when it is spent). ``gate(pc)``, asked before each block after
+        the first, stops the run there (None returned) when it says True; it sees every pass
+        of a loop, which then runs one pass per call."""
         binding = self._binding
         if binding is None or binding.memory is not memory:
             self._bind(memory)
@@ -394,6 +397,8 @@ class InterpEngine:
         try:
             try:
                 while insns < budget:
+                    if gate is not None and blocks and gate(pc):
+                        break
                     entry = cache_get(pc)
                     if entry is None:
                         state.pc = pc
@@ -406,7 +411,8 @@ class InterpEngine:
                         pc = fn(state, memory, ctx)
                         insns += n
                     else:  # a loop or region: it runs what the budget allows, says how much
-                        ctx.left = budget - insns
+                        # (one pass at a time when gated, so that the gate sees each one)
+                        ctx.left = budget - insns if gate is None else 1
                         pc = fn(state, memory, ctx)
                         insns += ctx.ran
                         looped += ctx.ran

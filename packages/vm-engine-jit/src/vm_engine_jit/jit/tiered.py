@@ -649,7 +649,8 @@ class JitEngine:
         self._active[key] = run
         interp = self.interp
         stats = self.stats
-        native_get = self.native.get
+        native = self.native
+        native_get = native.get
         counts = self.counts
         hot = self.hot_runs
         in_native = False
@@ -660,6 +661,27 @@ class JitEngine:
         nblocks = 0
         ninsns = 0
         misses = 0
+        pending = self._pending
+        failed = self.failed
+        bump = self._bump
+
+        def gate(pc: int) -> bool:
+            """Whether the interpreter, about to run ``pc``, hands it back to this loop: it is
+            native, compiled code waits to be installed, or it is due a decision here (its
+            first run, or it became hot). Else its run is counted here and the interpreter
+            goes on, so that code waiting for its native version runs block after block
+            without a round trip through this loop."""
+            if done or pc in native:
+                return True
+            n = counts.get(pc, 0) + 1
+            waiting = pc in pending or pc in failed
+            if n == 1 or (n >= hot and not waiting):
+                return True
+            counts[pc] = n
+            if waiting and not n & 63:
+                bump(pc, n)
+            return False
+
         pc = state.pc
         try:
             while insns < budget:
@@ -679,14 +701,14 @@ class JitEngine:
                             self._bump(pc, n)
                         nat = native_get(pc)
                 if nat is None:
-                    misses += 1
                     if in_native:
                         self._from_native(buf, state)
                         in_native = False
                     state.pc = pc
-                    before = stats.insns
-                    trap = interp.run(state, memory, max_insns=1)
+                    before, blocks_before = stats.insns, stats.blocks_executed
+                    trap = interp.run(state, memory, max_insns=budget - insns, gate=gate)
                     insns += stats.insns - before
+                    misses += stats.blocks_executed - blocks_before
                     if trap is not None:
                         return trap
                     pc = state.pc
