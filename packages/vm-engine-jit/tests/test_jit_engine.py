@@ -4,6 +4,7 @@ number of runs and with every block compiled at its first run."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
@@ -159,6 +160,40 @@ def test_a_loop_of_several_blocks_becomes_one_region() -> None:
     assert state.x[10] == 4096
     assert engine.stats.regions_compiled >= 1
     assert engine.native_insns > 0.9 * engine.stats.insns
+
+
+def test_compiled_blocks_chain_without_the_dispatcher() -> None:
+    """The loop of the region test, without regions: its three blocks jump to each other
+    through link cells, so the dispatcher runs a few of the 4096 x 3 block runs only (each
+    run of native code from Python is one dispatch, and a chain stops when the budget is
+    spent), and the state matches the interpreter's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import interp_support as s
+
+    words = [
+        s.addi("a0", "zero", 0), s.addi("a1", "zero", 0), s.lui("t0", 1),  # t0 = 4096
+        s.addi("t1", "a0", 0),                       # 0x1000c loop: t1 = a0
+        s.addi("t2", "zero", 1),
+        s.addi("t3", "t1", 0),
+        s.branch("beq", "t3", "zero", 8),            # even (first) iteration skips one add
+        s.addi("a1", "a1", 3),
+        s.addi("a0", "a0", 1),                        # 0x10020
+        s.branch("bne", "a0", "t0", -0x18),           # back to 0x1000c
+        s.EBREAK,
+    ]
+    engine, state = _interp_and_jit(words, hot_runs=2)
+    assert state.x[10] == 4096 and state.x[11] == 3 * 4095
+    assert engine.stats.regions_compiled == 0
+    assert engine.native_insns > 0.9 * engine.stats.insns
+    assert engine.stats.native_blocks < 100
+    # the cells that lead to the block at 0x10020 hold its code; dropping it empties them
+    cells = [cell for n in engine.native.values() for cell, target in n.compiled.links
+             if target == 0x10020]
+    words_at = [ctypes.c_uint64.from_address(cell).value for cell in cells]
+    assert cells and words_at == [engine.native[0x10020].address] * len(cells)
+    del engine.native[0x10020]
+    engine._rebuild()
+    assert [ctypes.c_uint64.from_address(cell).value for cell in cells] == [0] * len(cells)
 
 
 def test_a_native_store_into_compiled_code_is_seen() -> None:

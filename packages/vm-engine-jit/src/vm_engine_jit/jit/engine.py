@@ -100,6 +100,8 @@ class CompiledFunction:
         self.entry = ENTRY_FN(address)
         #: its share of the batch's machine code (text and constants), in bytes
         self.code_bytes = 0
+        #: its link cells: (address, the guest pc whose native code it may jump to)
+        self.links: list[tuple[int, int]] = []
 
     def __call__(self, ctx: JitContext) -> int:
         return int(self.entry(ctypes.addressof(ctx)))
@@ -135,11 +137,13 @@ class JitCompiler:
     register allocation (default: ``opt_level``; 0 is fast instruction selection, about half
     the compile time of 2 for slower code). ``cpu``/``features``: the target (default: the
     host's, so that e.g. ``fma`` and 16-byte ``cmpxchg`` are single instructions).
+    ``chain``: a region's exits to constant pcs go through link cells (``CompiledFunction.
+    links``) that the caller fills to chain compiled blocks together.
     """
 
     def __init__(self, opt_level: int = 2, cpu: str | None = None,
                  features: str | None = None, codegen_level: int | None = None,
-                 native_helpers: bool = True) -> None:
+                 native_helpers: bool = True, chain: bool = True) -> None:
         _init_target()
         self.opt_level = opt_level
         self.codegen_level = opt_level if codegen_level is None else codegen_level
@@ -155,6 +159,8 @@ class JitCompiler:
         self.triple = llvm.get_process_triple()
         #: ``fp.*`` helpers as host SSE code (x86-64 only; elsewhere they call Python)
         self.native_helpers = native_helpers and self.triple.startswith("x86_64")
+        #: regions' exits to constant pcs get link cells (``lower.BatchLowering``)
+        self.chain = chain
         self.data_layout = str(self._tm.target_data)
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self._tm)
         self._object_bytes = 0
@@ -190,7 +196,8 @@ class JitCompiler:
               ) -> tuple[BatchLowering, list[tuple[Module, Function, str]]]:
         """The LLVM module of a batch, unoptimised, and its (module, function, symbol)s."""
         batch = BatchLowering(f"vmjit{self._id}_{self._batches}", self.triple, self.data_layout,
-                              atomic128=self.atomic128, native_helpers=self.native_helpers)
+                              atomic128=self.atomic128, native_helpers=self.native_helpers,
+                              chain=self.chain)
         prefix = f"vmjit{self._id}.{self._batches}"
         self._batches += 1
         done = []
@@ -252,7 +259,8 @@ class JitCompiler:
                 spent["lower_s"] += t1 - t0
                 spent["parse_s"] += t2 - t1
                 spent["optimize_s"] += time.perf_counter() - t2
-                modules.append((ref, indices, done, [len(f) for f in batch.module.functions]))
+                modules.append((ref, indices, done, [len(f) for f in batch.module.functions],
+                                batch.links))
             if not modules:
                 return []
             t3 = time.perf_counter()
@@ -261,13 +269,15 @@ class JitCompiler:
                 self._engine.add_module(ref)
             self._engine.finalize_object()
             # the objects' code, shared out by the size of each function's LLVM IR
-            total = sum(sum(sizes) for *_, sizes in modules) or 1
-            for _, indices, done, sizes in modules:
+            total = sum(sum(sizes) for *_, sizes, _ in modules) or 1
+            for _, indices, done, sizes, links in modules:
                 for i, (module, fn, symbol), size in zip(indices, done, sizes, strict=True):
                     c = CompiledFunction(self, module, fn, symbol,
                                          self._engine.get_function_address(symbol),
                                          self.state_struct(module))
                     c.code_bytes = self._object_bytes * size // total
+                    c.links = [(self._engine.get_global_value_address(name), pc)
+                               for name, pc in links.get(symbol, ())]
                     compiled[i] = c
             self.code_bytes += self._object_bytes
             if PERF_MAP:

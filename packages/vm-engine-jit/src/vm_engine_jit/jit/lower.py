@@ -171,11 +171,16 @@ class BatchLowering:
     """
 
     def __init__(self, name: str = "vmjit", triple: str = "", data_layout: str = "",
-                 atomic128: bool = True, native_helpers: bool = True) -> None:
+                 atomic128: bool = True, native_helpers: bool = True, chain: bool = True
+                 ) -> None:
         self.module = ModuleText(name, triple, data_layout)
         self.atomic128 = atomic128
         self.native_helpers = native_helpers
+        #: regions' constant exits get link cells (``_FunctionLowering._finish_out``)
+        self.chain = chain
         self.symbols: list[str] = []
+        #: symbol -> its link cells: (global's name, the constant guest pc it exits to)
+        self.links: dict[str, list[tuple[str, int]]] = {}
 
     def add(self, module: Module, func: Function, symbol: str,
             state: StateStruct | None = None) -> None:
@@ -193,9 +198,11 @@ class BatchLowering:
         if state is None:
             state = StateStruct(first.module.state)
         fn = FunctionText(symbol, "i64", ["ptr noalias %ctx"])
-        _FunctionLowering(self, first.module, first.func, fn, state, region).run()
+        lowering = _FunctionLowering(self, first.module, first.func, fn, state, region)
+        lowering.run()
         self.module.functions.append(fn.render())
         self.symbols.append(symbol)
+        self.links[symbol] = lowering.links
 
     def __str__(self) -> str:
         return self.module.render()
@@ -227,7 +234,11 @@ class _FunctionLowering:
         self._written: set[object] = set()
         #: (block, line index, kind): "flush" before a ret, "flush_regs" too, "reload"
         self._syncs: list[tuple[BlockText, int, str]] = []
-        self._out: tuple[BlockText, Phi, Phi] | None = None
+        self._out: tuple[BlockText, Phi, Phi, Phi] | None = None
+        #: link cells of the exits to constant pcs outside the function (regions only)
+        self.links: list[tuple[str, int]] = []
+        #: a select of two constant pcs, by its LLVM name: (condition, if true, if false)
+        self._choices: dict[str, tuple[Val, int, int]] = {}
         self.helper_index = {name: i for i, name in enumerate(module.helpers)}
         self.values: dict[Value, Val] = {}
         self.blocks: dict[int, BlockText] = {}
@@ -253,6 +264,7 @@ class _FunctionLowering:
             entry = self._lower_region(self.region)
         b.at(self.prologue)  # its loads were added on demand; now it can end
         b.br(entry)
+        self._finish_out()
         self._expand_syncs()
 
     def _lower_body(self, func: Function, prefix: str) -> BlockText:
@@ -357,23 +369,64 @@ class _FunctionLowering:
         self._sync(kind)
         self.b.ret(status)
 
-    def _leave(self, status: Val, exit_pc: Val | None = None) -> None:
+    def _leave(self, status: Val, exit_pc: Val | None = None, cell: Val | None = None) -> None:
         """Return ``status`` (with ``exit_pc``) through the function's one block that writes
-        the cached state back."""
+        the cached state back (``_finish_out`` ends it); ``cell``: the link cell of a
+        constant exit, through which that block may go straight on to the next one."""
         b = self.b
         if self._out is None:
             here = b.block
             block = self.fn.block("out")
             b.at(block)
-            status_phi, pc_phi = b.phi("i64"), b.phi("i64")
+            status_phi, pc_phi, cell_phi = b.phi("i64"), b.phi("i64"), b.phi("ptr")
             self._ctx_store("exit_pc", pc_phi)
-            self._ret(status_phi)
+            self._sync("flush")
             b.at(here)
-            self._out = (block, status_phi, pc_phi)
-        block, status_phi, pc_phi = self._out
+            self._out = (block, status_phi, pc_phi, cell_phi)
+        block, status_phi, pc_phi, cell_phi = self._out
         status_phi.add(status, b.block)
         pc_phi.add(exit_pc if exit_pc is not None else const("i64", 0), b.block)
+        cell_phi.add(cell if cell is not None else Val("ptr", "null"), b.block)
         b.br(block)
+
+    def _link(self, pc: int) -> Val:
+        """A new link cell for an exit to ``pc``: a global ``[fn, helpers]`` pair the engine
+        fills with the native code at ``pc`` when there is some (zeros otherwise)."""
+        name = f"{self.fn.name}.link{len(self.links)}"
+        self.links.append((name, pc))
+        # not internal: LLVM must not assume what the engine will store in it
+        self.batch.module.piece(name, f'@"{name}" = global [2 x i64] zeroinitializer, align 16')
+        return Val("ptr", f'@"{name}"')
+
+    def _finish_out(self) -> None:
+        """End the ``out`` block: return its status; but an exit through a filled link cell,
+        with budget left, jumps straight to the next block's native code (a tail call, with
+        the pc and helper table the dispatcher would have set), as a block chain."""
+        if self._out is None:
+            return
+        b = self.b
+        block, status, pc, cell = self._out
+        b.at(block)
+        if not self.links:
+            b.ret(status)
+            return
+        linked, chain, done = (self.fn.block(n) for n in ("linked", "chain", "done"))
+        b.cbr(b.icmp("ne", cell, Val("ptr", "null")), linked, done)
+        b.at(linked)
+        target = b.load("i64", cell, 16)
+        left = b.load("i64", b.gep(self.ctx, CTX["user"]), 8)
+        b.cbr(b.op("and", b.icmp("ne", target, const("i64", 0)),
+                   b.icmp("sgt", left, const("i64", 0))), chain, done)
+        b.at(chain)
+        self._ctx_store("helpers", b.load("i64", b.gep(cell, 8), 8))
+        if "pc" in self.state.fields:
+            state = self._ctx_field("state")
+            b.store(pc, b.gep(state, self.state.offset(FieldRef("pc"))), 8)
+        callee = b.cast("inttoptr", target, "ptr")
+        result = b._emit("i64", f"musttail call i64 {callee.ref}(ptr {self.ctx.ref})")
+        b.ret(result)
+        b.at(done)
+        b.ret(status)
 
     def _expand_syncs(self) -> None:
         # the state pointer is loaded in the prologue; make sure it is there before rendering
@@ -450,7 +503,11 @@ class _FunctionLowering:
         return self.arg(inst, 0)
 
     def select(self, inst: Inst) -> Val:
-        return self.b.select(self.arg(inst, 0), self.arg(inst, 1), self.arg(inst, 2))
+        c, a, b = self.arg(inst, 0), self.arg(inst, 1), self.arg(inst, 2)
+        value = self.b.select(c, a, b)
+        if a.ref.isdigit() and b.ref.isdigit():  # a branch's exit pc: see ``exit``
+            self._choices[value.ref] = (c, int(a.ref), int(b.ref))
+        return value
 
     # -- integers -----------------------------------------------------------------------------
     def int_binary(self, inst: Inst) -> Val:
@@ -871,6 +928,20 @@ class _FunctionLowering:
     def exit(self, inst: Inst) -> None:
         b = self.b
         target = self.arg(inst, 0)
+        chain = self.region is not None and self.batch.chain
+        choice = self._choices.get(target.ref)
+        if chain and choice is not None:  # a branch: a select of two constant pcs
+            cond, taken, other = choice
+            then, otherwise = self.fn.block("taken"), self.fn.block("not_taken")
+            b.cbr(cond, then, otherwise)
+            for block, pc in ((then, taken), (otherwise, other)):
+                b.at(block)
+                self._exit_to(const("i64", pc), chain)
+            return
+        self._exit_to(target, chain)
+
+    def _exit_to(self, target: Val, chain: bool) -> None:
+        b = self.b
         edges = self._member_edge
         if edges and target.ref.isdigit() and int(target.ref) in edges:
             b.br(edges[int(target.ref)])  # a constant pc inside the region
@@ -879,7 +950,8 @@ class _FunctionLowering:
             out = self.fn.block("leave")
             b.switch(target, out, sorted(edges.items()))
             b.at(out)
-        self._leave(const("i64", STATUS_EXITED), target)
+        cell = self._link(int(target.ref)) if chain and target.ref.isdigit() else None
+        self._leave(const("i64", STATUS_EXITED), target, cell)
 
     def trap(self, inst: Inst) -> None:
         self._ctx_store("trap_flags", const("i64", 0))

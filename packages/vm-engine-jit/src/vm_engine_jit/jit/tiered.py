@@ -3,10 +3,13 @@
     engine = JitEngine(frontend)
     trap = engine.run(state, memory)     # the same API as InterpEngine
 
-A block runs on the interpreter (``InterpEngine``, one block per call) until it has been
+A block runs on the interpreter (``InterpEngine``, which asks ``gate`` before each block)
+until it has been
 dispatched ``hot_runs`` times; then it and the other warm blocks are compiled (``_submit``: on
 the compile thread, hottest first, or here with ``background=False``) and run natively from
-then on, chained by the native dispatcher (``dispatch.py``). With ``promote_after`` set
+then on: a block jumps straight to the next one's native code through a link cell
+(``_relink``), or returns to the native dispatcher (``dispatch.py``), which finds the next
+block in its table, or to Python when there is none. With ``promote_after`` set
 (``$VM_JIT_PROMOTE``; off by default), a compiled block the dispatcher has run that many
 times heads a region (``_promote``, ``lower.Region``). Guest state
 lives in a native ``StateStruct`` while native code runs and is copied back to the Python
@@ -172,6 +175,8 @@ class JitEngine:
         self._memory: Any = None
         self._perms: Any = None
         self._succ: dict[int, tuple[LiftedBlock, list[int]]] = {}
+        #: link cell address -> the function address written in it (``_relink``)
+        self._cells: dict[int, int] = {}
         if background is None:  # VM_JIT_BACKGROUND=0: compile on the running thread
             background = os.environ.get("VM_JIT_BACKGROUND", "1") != "0"
         #: compile on a thread of its own while the guest runs on (the GIL is released
@@ -208,8 +213,13 @@ class JitEngine:
     def compiler(self) -> JitCompiler:
         with _compiler_lock:  # one per engine, even when two threads ask at once
             if self._compiler is None:
-                self._compiler = JitCompiler(opt_level=self.opt_level)
+                self._compiler = self._new_compiler()
             return self._compiler
+
+    def _new_compiler(self) -> JitCompiler:
+        # blocks chain to each other, unless regions are wanted: they start from the
+        # dispatcher's counters, which chained blocks go past
+        return JitCompiler(opt_level=self.opt_level, chain=not self.promote_after)
 
     # -- state synchronisation ----------------------------------------------------------------
     def _to_native(self, state: Any, buf: Any) -> None:
@@ -337,7 +347,7 @@ class JitEngine:
                 # with a compiler of its own: the compile thread's may be busy for a while
                 with _compiler_lock:
                     if self._now_compiler is None:
-                        self._now_compiler = JitCompiler(opt_level=self.opt_level)
+                        self._now_compiler = self._new_compiler()
                 self._install(self._compile_regions(
                     [Region((RegionMember(b.module, b.func, b.pc, b.insns),))],
                     self._now_compiler))
@@ -570,6 +580,32 @@ class JitEngine:
             self.dispatcher.rebuild({pc: (n.address, -self.promote_after
                                           if self.promote_after and not n.region else NEVER,
                                           n.helpers) for pc, n in self.native.items()})
+        self._relink()
+
+    def _relink(self) -> None:
+        """Point the link cells of the compiled code at the native code of the pcs they exit
+        to, or empty them where there is none (any more): a filled cell lets a block jump
+        straight to the next one without the dispatcher (``lower._FunctionLowering.
+        _finish_out``). Only cells of code in ``native`` are written: dropped code is left
+        alone (its memory may be freed). A cell is two words, [function, helper table]:
+        filled table first, emptied function first, so a reader on another thread never
+        pairs a function with the wrong table (x86-64 keeps stores in order)."""
+        cells: dict[int, int] = {}
+        written = self._cells
+        for n in self.native.values():
+            if n.compiled is None:
+                continue
+            for cell, pc in n.compiled.links:
+                target = self.native.get(pc)
+                fn = target.address if target is not None else 0
+                cells[cell] = fn
+                if written.get(cell, 0) == fn:
+                    continue
+                slot = (ctypes.c_uint64 * 2).from_address(cell)
+                if fn:
+                    slot[1] = target.helpers  # type: ignore[union-attr]
+                slot[0] = fn
+        self._cells = cells
 
     def _reset_worker(self) -> None:
         #: head pc -> (priority, generation, region): what the compile thread is to do
