@@ -34,6 +34,12 @@ The context block (``JitContext``, 8-byte fields, offsets in ``CTX``)::
     80  trap_flags  bit 0: ``trap_addr`` is valid
     88  user        the instruction budget of region code (``lower.Region``): each block
                     subtracts its instructions; otherwise free for the caller
+    96  link        set by an ``exit`` that could not chain: the address of its link cell,
+                    which the dispatcher points at the record of the block it finds next
+                    (``lower._FunctionLowering._finish_out``, ``dispatch.py``)
+
+A block record (``RECORD``, three 8-byte words: guest pc, function address, helper table) is
+what a link cell points at; the engine zeroes the function word when that code is dropped.
 
 User-mode memory: a guest access of ``n`` bytes at ``addr`` is allowed when
 ``0 <= addr - mem_guest`` and ``addr - mem_guest + n <= mem_size`` and the permission bytes of
@@ -98,7 +104,12 @@ class JitContext(ctypes.Structure):
         ("trap_addr", ctypes.c_uint64),
         ("trap_flags", ctypes.c_uint64),
         ("user", ctypes.c_uint64),
+        ("link", ctypes.c_uint64),
     ]
+
+
+#: a block record: (guest pc, function address or 0 once dropped, helper table address)
+RECORD = ctypes.c_uint64 * 3
 
 
 #: field name -> byte offset in ``JitContext``
@@ -257,7 +268,7 @@ class StateView:
 
 __all__ = [
     "CTX", "ENTRY_FN", "HELPER_FN", "PAGE_SHIFT", "PAGE_SIZE", "PERM_CODE", "PERM_READ",
-    "PERM_RW", "PERM_WRITE", "SLOT_BYTES", "STATUS_CODE_WRITE", "STATUS_ERROR", "STATUS_EXITED", "STATUS_RETURNED",
+    "PERM_RW", "PERM_WRITE", "RECORD", "SLOT_BYTES", "STATUS_CODE_WRITE", "STATUS_ERROR", "STATUS_EXITED", "STATUS_RETURNED",
     "STATUS_TRAP", "TRAP_STATUS", "FieldSlot", "JitContext", "StateStruct", "StateView",
     "new_slots", "read_slot", "storage_bytes", "trap_kind", "write_slot",
 ]

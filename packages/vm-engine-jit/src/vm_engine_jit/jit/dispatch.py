@@ -2,7 +2,7 @@
 Python, looking each next pc up in a hash table of compiled blocks.
 
     d = Dispatcher(pc_offset)               # the byte offset of ``pc`` in the state struct
-    d.rebuild({pc: (entry_address, insns, helper_table_address)})
+    d.rebuild({pc: (entry_address, counter_start, helper_table_address, record_address)})
     status = d.run(ctx, io)                 # io: Io(pc, left); on return io.pc, io.ran, ...
 
 Each entry has a counter, counted up on each run of its block; one that reaches 0 stops the
@@ -12,7 +12,10 @@ budget ``io.left`` is spent (``io.pc``: where to go on), else with the status of
 that trapped or failed (``io.pc``: that block's start). Before each block it stores the
 block's pc in the state struct, its helper table in the context and the budget left in the
 context's ``user`` field, which compiled code counts down (``lower.Region``); what it counted
-is what ran.
+is what ran. A block that could not chain to the next one leaves the address of its link
+cell in the context's ``link`` field; when the next pc is found, the cell is pointed at that
+block's record, so that the next time the block goes there directly (an inline cache: a
+computed exit's cell holds the last target; every block checks the record's pc).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ entry:
   %helpptr = inttoptr i64 %helpaddr to ptr
   %exitaddr = add i64 %ctx, {exit_pc}
   %exitptr = inttoptr i64 %exitaddr to ptr
+  %linkaddr = add i64 %ctx, {link}
+  %linkptr = inttoptr i64 %linkaddr to ptr
+  store i64 0, ptr %linkptr
   %useraddr = add i64 %ctx, {user}
   %userptr = inttoptr i64 %useraddr to ptr
   %iopc = inttoptr i64 %io to ptr
@@ -57,6 +63,7 @@ entry:
   br label %loop
 loop:
   %pc = phi i64 [ %pc0, %entry ], [ %npc, %cont ]
+  %cell = phi i64 [ 0, %entry ], [ %ncell, %cont ]
   %left = phi i64 [ %left0, %entry ], [ %after, %cont ]
   %ran = phi i64 [ %ran0, %entry ], [ %ran2, %cont ]
   %blk = phi i64 [ %blk0, %entry ], [ %blk2, %cont ]
@@ -68,7 +75,7 @@ hash:
   br label %probe
 probe:
   %i = phi i64 [ %h, %hash ], [ %inext, %next ]
-  %off = shl i64 %i, 5
+  %off = shl i64 %i, 6
   %ea = add i64 %table, %off
   %ep = inttoptr i64 %ea to ptr
   %fna = add i64 %ea, 8
@@ -91,7 +98,17 @@ hit:
   %cnt1 = add i64 %cnt, 1
   store i64 %cnt1, ptr %cp
   %hot = icmp eq i64 %cnt1, 0
-  br i1 %hot, label %done, label %call
+  br i1 %hot, label %done, label %fill
+fill:
+  %hascell = icmp ne i64 %cell, 0
+  br i1 %hascell, label %fillcell, label %call
+fillcell:
+  %ra = add i64 %ea, 32
+  %rp = inttoptr i64 %ra to ptr
+  %record = load i64, ptr %rp
+  %cellp = inttoptr i64 %cell to ptr
+  store i64 %record, ptr %cellp
+  br label %call
 call:
   %ha = add i64 %ea, 24
   %hp = inttoptr i64 %ha to ptr
@@ -109,6 +126,8 @@ call:
   br i1 %ok, label %cont, label %done
 cont:
   %npc = load i64, ptr %exitptr
+  %ncell = load i64, ptr %linkptr
+  store i64 0, ptr %linkptr
   br label %loop
 done:
   %rstatus = phi i64 [ 1, %loop ], [ 1, %probe ], [ {hot}, %hit ], [ %status, %call ]
@@ -138,7 +157,8 @@ def _compiled() -> object:
 
             _init_target()
             ref = llvm.parse_assembly(_IR.format(helpers=CTX["helpers"], exit_pc=CTX["exit_pc"],
-                                                 user=CTX["user"], hot=STATUS_HOT))
+                                                 user=CTX["user"], link=CTX["link"],
+                                                 hot=STATUS_HOT))
             ref.verify()
             target = llvm.Target.from_triple(llvm.get_process_triple())
             tm = target.create_target_machine(opt=2, jit=True)
@@ -165,49 +185,54 @@ class Dispatcher:
     def __init__(self, pc_offset: int) -> None:
         self.fn = _compiled()
         self.pc_offset = pc_offset
-        self.table = (ctypes.c_int64 * 4)()
+        self.table = (ctypes.c_int64 * _WORDS)()
         self.mask = 0
         self.index: dict[int, int] = {}
         self._old: list = []  # tables another thread may still be reading
 
-    def rebuild(self, entries: dict[int, tuple[int, int, int]]) -> None:
+    def rebuild(self, entries: dict[int, tuple[int, int, int, int]]) -> None:
         """``entries``: pc -> (entry address, counter start (negative, or ``NEVER``), helper
-        table address). An entry already there with the same address keeps its count."""
+        table address, block record address (``abi.RECORD``)). An entry already there with
+        the same address keeps its count."""
         old = self._slots()
         cap = 4
         while cap < 2 * len(entries) + 2:
             cap *= 2
-        table = (ctypes.c_int64 * (4 * cap))()
+        table = (ctypes.c_int64 * (_WORDS * cap))()
         mask = cap - 1
         index = {}
-        for pc, (fn, start, helpers) in entries.items():
+        for pc, (fn, start, helpers, record) in entries.items():
             i = (pc >> 1) & mask
-            while table[4 * i + 1]:
+            while table[_WORDS * i + 1]:
                 i = (i + 1) & mask
             prev = old.get(pc)
             count = prev[1] if prev is not None and prev[0] == fn else start
-            table[4 * i:4 * i + 4] = [_s64(pc), fn, count, helpers]
+            table[_WORDS * i:_WORDS * i + 5] = [_s64(pc), fn, count, helpers, record]
             index[pc] = i
         self._old.append(self.table)
         self.table, self.mask, self.index = table, mask, index
 
     def _slots(self) -> dict[int, tuple[int, int]]:
         t = self.table
-        return {pc: (t[4 * i + 1], t[4 * i + 2]) for pc, i in self.index.items()}
+        return {pc: (t[_WORDS * i + 1], t[_WORDS * i + 2]) for pc, i in self.index.items()}
 
     def count(self, pc: int) -> int | None:
         """The counter of ``pc``'s entry (None: no entry)."""
         i = self.index.get(pc)
-        return None if i is None else self.table[4 * i + 2]
+        return None if i is None else self.table[_WORDS * i + 2]
 
     def set_count(self, pc: int, value: int) -> None:
         i = self.index.get(pc)
         if i is not None:
-            self.table[4 * i + 2] = value
+            self.table[_WORDS * i + 2] = value
 
     def run(self, ctx_address: int, io: Io) -> int:
         return int(self.fn(ctx_address, ctypes.addressof(self.table), self.mask,
                            ctypes.addressof(io), self.pc_offset))
+
+
+#: words in a table entry: pc, function, counter, helper table, block record, 3 unused
+_WORDS = 8
 
 
 def _s64(v: int) -> int:

@@ -100,8 +100,6 @@ class CompiledFunction:
         self.entry = ENTRY_FN(address)
         #: its share of the batch's machine code (text and constants), in bytes
         self.code_bytes = 0
-        #: its link cells: (address, the guest pc whose native code it may jump to)
-        self.links: list[tuple[int, int]] = []
 
     def __call__(self, ctx: JitContext) -> int:
         return int(self.entry(ctypes.addressof(ctx)))
@@ -137,8 +135,8 @@ class JitCompiler:
     register allocation (default: ``opt_level``; 0 is fast instruction selection, about half
     the compile time of 2 for slower code). ``cpu``/``features``: the target (default: the
     host's, so that e.g. ``fma`` and 16-byte ``cmpxchg`` are single instructions).
-    ``chain``: a region's exits to constant pcs go through link cells (``CompiledFunction.
-    links``) that the caller fills to chain compiled blocks together.
+    ``chain``: a region's exits go through link cells that the native dispatcher fills, so
+    that compiled blocks chain together (``lower._FunctionLowering._finish_out``).
     """
 
     def __init__(self, opt_level: int = 2, cpu: str | None = None,
@@ -159,7 +157,7 @@ class JitCompiler:
         self.triple = llvm.get_process_triple()
         #: ``fp.*`` helpers as host SSE code (x86-64 only; elsewhere they call Python)
         self.native_helpers = native_helpers and self.triple.startswith("x86_64")
-        #: regions' exits to constant pcs get link cells (``lower.BatchLowering``)
+        #: regions' exits get link cells (``lower.BatchLowering``)
         self.chain = chain
         self.data_layout = str(self._tm.target_data)
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self._tm)
@@ -259,8 +257,7 @@ class JitCompiler:
                 spent["lower_s"] += t1 - t0
                 spent["parse_s"] += t2 - t1
                 spent["optimize_s"] += time.perf_counter() - t2
-                modules.append((ref, indices, done, [len(f) for f in batch.module.functions],
-                                batch.links))
+                modules.append((ref, indices, done, [len(f) for f in batch.module.functions]))
             if not modules:
                 return []
             t3 = time.perf_counter()
@@ -269,15 +266,13 @@ class JitCompiler:
                 self._engine.add_module(ref)
             self._engine.finalize_object()
             # the objects' code, shared out by the size of each function's LLVM IR
-            total = sum(sum(sizes) for *_, sizes, _ in modules) or 1
-            for _, indices, done, sizes, links in modules:
+            total = sum(sum(sizes) for *_, sizes in modules) or 1
+            for _, indices, done, sizes in modules:
                 for i, (module, fn, symbol), size in zip(indices, done, sizes, strict=True):
                     c = CompiledFunction(self, module, fn, symbol,
                                          self._engine.get_function_address(symbol),
                                          self.state_struct(module))
                     c.code_bytes = self._object_bytes * size // total
-                    c.links = [(self._engine.get_global_value_address(name), pc)
-                               for name, pc in links.get(symbol, ())]
                     compiled[i] = c
             self.code_bytes += self._object_bytes
             if PERF_MAP:

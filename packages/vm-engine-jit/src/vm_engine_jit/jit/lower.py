@@ -176,11 +176,9 @@ class BatchLowering:
         self.module = ModuleText(name, triple, data_layout)
         self.atomic128 = atomic128
         self.native_helpers = native_helpers
-        #: regions' constant exits get link cells (``_FunctionLowering._finish_out``)
+        #: regions' exits get link cells (``_FunctionLowering._finish_out``)
         self.chain = chain
         self.symbols: list[str] = []
-        #: symbol -> its link cells: (global's name, the constant guest pc it exits to)
-        self.links: dict[str, list[tuple[str, int]]] = {}
 
     def add(self, module: Module, func: Function, symbol: str,
             state: StateStruct | None = None) -> None:
@@ -198,11 +196,9 @@ class BatchLowering:
         if state is None:
             state = StateStruct(first.module.state)
         fn = FunctionText(symbol, "i64", ["ptr noalias %ctx"])
-        lowering = _FunctionLowering(self, first.module, first.func, fn, state, region)
-        lowering.run()
+        _FunctionLowering(self, first.module, first.func, fn, state, region).run()
         self.module.functions.append(fn.render())
         self.symbols.append(symbol)
-        self.links[symbol] = lowering.links
 
     def __str__(self) -> str:
         return self.module.render()
@@ -235,8 +231,8 @@ class _FunctionLowering:
         #: (block, line index, kind): "flush" before a ret, "flush_regs" too, "reload"
         self._syncs: list[tuple[BlockText, int, str]] = []
         self._out: tuple[BlockText, Phi, Phi, Phi] | None = None
-        #: link cells of the exits to constant pcs outside the function (regions only)
-        self.links: list[tuple[str, int]] = []
+        #: how many link cells its exits have (regions only)
+        self.links = 0
         #: a select of two constant pcs, by its LLVM name: (condition, if true, if false)
         self._choices: dict[str, tuple[Val, int, int]] = {}
         self.helper_index = {name: i for i, name in enumerate(module.helpers)}
@@ -389,19 +385,21 @@ class _FunctionLowering:
         cell_phi.add(cell if cell is not None else Val("ptr", "null"), b.block)
         b.br(block)
 
-    def _link(self, pc: int) -> Val:
-        """A new link cell for an exit to ``pc``: a global ``[fn, helpers]`` pair the engine
-        fills with the native code at ``pc`` when there is some (zeros otherwise)."""
-        name = f"{self.fn.name}.link{len(self.links)}"
-        self.links.append((name, pc))
-        # not internal: LLVM must not assume what the engine will store in it
-        self.batch.module.piece(name, f'@"{name}" = global [2 x i64] zeroinitializer, align 16')
+    def _link(self) -> Val:
+        """A new link cell for an exit: a global pointer to the record (``abi.RECORD``) of
+        the block that exit went to last, set by the dispatcher (null at first)."""
+        name = f"{self.fn.name}.link{self.links}"
+        self.links += 1
+        # not internal: LLVM must not assume what the dispatcher will store in it
+        self.batch.module.piece(name, f'@"{name}" = global ptr null, align 8')
         return Val("ptr", f'@"{name}"')
 
     def _finish_out(self) -> None:
-        """End the ``out`` block: return its status; but an exit through a filled link cell,
-        with budget left, jumps straight to the next block's native code (a tail call, with
-        the pc and helper table the dispatcher would have set), as a block chain."""
+        """End the ``out`` block: return its status; but an exit whose link cell points at
+        the record of the block at its pc, with native code and budget left, jumps straight
+        to that code (a tail call, after storing the pc and helper table the dispatcher
+        would have): blocks chain. An exit that does not leaves its cell in ``ctx->link``
+        for the dispatcher to point at what it finds next (``dispatch.py``)."""
         if self._out is None:
             return
         b = self.b
@@ -410,21 +408,29 @@ class _FunctionLowering:
         if not self.links:
             b.ret(status)
             return
-        linked, chain, done = (self.fn.block(n) for n in ("linked", "chain", "done"))
-        b.cbr(b.icmp("ne", cell, Val("ptr", "null")), linked, done)
+        null, zero = Val("ptr", "null"), const("i64", 0)
+        linked, check, chain, miss, done = (
+            self.fn.block(n) for n in ("linked", "check", "chain", "miss", "done"))
+        b.cbr(b.icmp("ne", cell, null), linked, done)
         b.at(linked)
-        target = b.load("i64", cell, 16)
+        record = b.load("ptr", cell, 8)
+        b.cbr(b.icmp("ne", record, null), check, miss)
+        b.at(check)
+        target = b.load("i64", b.gep(record, 8), 8)
         left = b.load("i64", b.gep(self.ctx, CTX["user"]), 8)
-        b.cbr(b.op("and", b.icmp("ne", target, const("i64", 0)),
-                   b.icmp("sgt", left, const("i64", 0))), chain, done)
+        go = b.op("and", b.icmp("eq", b.load("i64", record, 8), pc),
+                  b.op("and", b.icmp("ne", target, zero), b.icmp("sgt", left, zero)))
+        b.cbr(go, chain, miss)
         b.at(chain)
-        self._ctx_store("helpers", b.load("i64", b.gep(cell, 8), 8))
+        self._ctx_store("helpers", b.load("i64", b.gep(record, 16), 8))
         if "pc" in self.state.fields:
             state = self._ctx_field("state")
             b.store(pc, b.gep(state, self.state.offset(FieldRef("pc"))), 8)
         callee = b.cast("inttoptr", target, "ptr")
-        result = b._emit("i64", f"musttail call i64 {callee.ref}(ptr {self.ctx.ref})")
-        b.ret(result)
+        b.ret(b._emit("i64", f"musttail call i64 {callee.ref}(ptr {self.ctx.ref})"))
+        b.at(miss)
+        self._ctx_store("link", b.cast("ptrtoint", cell, "i64"))
+        b.ret(status)
         b.at(done)
         b.ret(status)
 
@@ -950,8 +956,7 @@ class _FunctionLowering:
             out = self.fn.block("leave")
             b.switch(target, out, sorted(edges.items()))
             b.at(out)
-        cell = self._link(int(target.ref)) if chain and target.ref.isdigit() else None
-        self._leave(const("i64", STATUS_EXITED), target, cell)
+        self._leave(const("i64", STATUS_EXITED), target, self._link() if chain else None)
 
     def trap(self, inst: Inst) -> None:
         self._ctx_store("trap_flags", const("i64", 0))

@@ -7,9 +7,9 @@ A block runs on the interpreter (``InterpEngine``, which asks ``gate`` before ea
 until it has been
 dispatched ``hot_runs`` times; then it and the other warm blocks are compiled (``_submit``: on
 the compile thread, hottest first, or here with ``background=False``) and run natively from
-then on: a block jumps straight to the next one's native code through a link cell
-(``_relink``), or returns to the native dispatcher (``dispatch.py``), which finds the next
-block in its table, or to Python when there is none. With ``promote_after`` set
+then on: a block jumps straight to the next one's native code through a link cell the
+dispatcher filled, or returns to the native dispatcher (``dispatch.py``), which finds the
+next block in its table (and fills the cell), or to Python when there is none. With ``promote_after`` set
 (``$VM_JIT_PROMOTE``; off by default), a compiled block the dispatcher has run that many
 times heads a region (``_promote``, ``lower.Region``). Guest state
 lives in a native ``StateStruct`` while native code runs and is copied back to the Python
@@ -45,6 +45,7 @@ from vm_ir import FieldRef, GuestTrap, MemoryFault
 from ..interp.engine import EngineError, HelperContext, InterpEngine, _has_atomics
 from .abi import (
     HELPER_FN,
+    RECORD,
     STATUS_CODE_WRITE,
     STATUS_ERROR,
     STATUS_EXITED,
@@ -93,8 +94,8 @@ _compiler_lock = threading.Lock()
 
 
 class _Native:
-    __slots__ = ("address", "compiled", "fn", "helpers", "insns", "length", "pc", "region",
-                 "table")
+    __slots__ = ("address", "compiled", "fn", "helpers", "insns", "length", "pc", "record",
+                 "region", "table")
 
     def __init__(self, pc: int, length: int, insns: int, fn: Any, table: Any,
                  address: int) -> None:
@@ -107,6 +108,8 @@ class _Native:
         self.helpers = ctypes.addressof(table)
         self.region = False  # a region, or a block a region was tried at: never promoted
         self.compiled: Any = None
+        #: what link cells point at (``abi.RECORD``)
+        self.record: Any = None
 
 
 class _Run:
@@ -175,8 +178,10 @@ class JitEngine:
         self._memory: Any = None
         self._perms: Any = None
         self._succ: dict[int, tuple[LiftedBlock, list[int]]] = {}
-        #: link cell address -> the function address written in it (``_relink``)
-        self._cells: dict[int, int] = {}
+        #: pc -> the record of its code in ``native`` (``_retire_records``)
+        self._live_records: dict[int, Any] = {}
+        #: every block record ever made: link cells may point at any, so none is freed
+        self._records: list[Any] = []
         if background is None:  # VM_JIT_BACKGROUND=0: compile on the running thread
             background = os.environ.get("VM_JIT_BACKGROUND", "1") != "0"
         #: compile on a thread of its own while the guest runs on (the GIL is released
@@ -533,6 +538,8 @@ class JitEngine:
                              self._helper_table(head.module), fn.address)
             native.region = len(region.members) > 1
             native.compiled = fn  # keeps its code (its compiler) alive
+            native.record = RECORD(head.pc, fn.address, native.helpers)
+            self._records.append(native.record)
             self.native[head.pc] = native
             for member in region.members:
                 member_info = self.interp._blocks.get(member.pc)
@@ -579,33 +586,19 @@ class JitEngine:
         if self.dispatcher is not None:
             self.dispatcher.rebuild({pc: (n.address, -self.promote_after
                                           if self.promote_after and not n.region else NEVER,
-                                          n.helpers) for pc, n in self.native.items()})
-        self._relink()
+                                          n.helpers, ctypes.addressof(n.record))
+                                     for pc, n in self.native.items()})
+        self._retire_records()
 
-    def _relink(self) -> None:
-        """Point the link cells of the compiled code at the native code of the pcs they exit
-        to, or empty them where there is none (any more): a filled cell lets a block jump
-        straight to the next one without the dispatcher (``lower._FunctionLowering.
-        _finish_out``). Only cells of code in ``native`` are written: dropped code is left
-        alone (its memory may be freed). A cell is two words, [function, helper table]:
-        filled table first, emptied function first, so a reader on another thread never
-        pairs a function with the wrong table (x86-64 keeps stores in order)."""
-        cells: dict[int, int] = {}
-        written = self._cells
-        for n in self.native.values():
-            if n.compiled is None:
-                continue
-            for cell, pc in n.compiled.links:
-                target = self.native.get(pc)
-                fn = target.address if target is not None else 0
-                cells[cell] = fn
-                if written.get(cell, 0) == fn:
-                    continue
-                slot = (ctypes.c_uint64 * 2).from_address(cell)
-                if fn:
-                    slot[1] = target.helpers  # type: ignore[union-attr]
-                slot[0] = fn
-        self._cells = cells
+    def _retire_records(self) -> None:
+        """Zero the function word of the records of code that is no longer in ``native``
+        (dropped, evicted or replaced): a link cell still pointing at one then stops
+        chaining there. Records themselves are never freed (a cell may point at any)."""
+        live = {pc: n.record for pc, n in self.native.items()}
+        for pc, record in self._live_records.items():
+            if live.get(pc) is not record:
+                record[1] = 0
+        self._live_records = live
 
     def _reset_worker(self) -> None:
         #: head pc -> (priority, generation, region): what the compile thread is to do
