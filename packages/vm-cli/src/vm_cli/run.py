@@ -1,8 +1,11 @@
 """``vm run PROGRAM [ARGS]...``: run a Linux program of another architecture (qemu-user's job).
 
-The architecture comes from the ELF header. The guest's stdin, stdout and stderr are the
-command's; its exit status is the command's; a guest killed by a signal kills ``vm`` with the
-same signal after one line on stderr (as the kernel would report it).
+The architecture comes from the ELF header. ``--accel kvm`` runs an x86_64 program's code
+natively under KVM, with the same Linux user-mode layer (``--accel auto``, the default, does
+so for x86_64 programs, the only ones KVM can run, and says why when KVM cannot be used).
+The guest's stdin, stdout and stderr are the command's; its exit status is the command's; a
+guest killed by a signal kills ``vm`` with the same signal after one line on stderr (as the
+kernel would report it).
 """
 
 from __future__ import annotations
@@ -13,7 +16,15 @@ from typing import Annotated
 
 import typer
 
-from vm_runtime.linux import Options, run_program
+from vm_runtime.linux import AccelMismatch, Options, choose_accel, run_program
+
+from .errors import EXIT_USAGE, CliError
+
+
+class AccelChoice(enum.StrEnum):
+    auto = "auto"
+    kvm = "kvm"
+    none = "none"
 
 
 class EngineChoice(enum.StrEnum):
@@ -30,11 +41,24 @@ def run(
     stats: Annotated[bool, typer.Option("--stats", help="Print execution statistics.")] = False,
     trace: Annotated[bool, typer.Option("--trace", help="Print each translated block.")] = False,
     strace: Annotated[bool, typer.Option("--strace", help="Print each syscall.")] = False,
+    accel: Annotated[AccelChoice, typer.Option(
+        "--accel", help="Hardware acceleration: kvm runs x86_64 programs natively under KVM; "
+                        "auto (the default) picks it for x86_64 programs when /dev/kvm works; "
+                        "none emulates.")] = AccelChoice.auto,
 ) -> None:
-    """Run PROGRAM with ARGS under user-mode emulation."""
+    """Run PROGRAM with ARGS under user-mode emulation (x86_64 programs under KVM)."""
     options = Options(engine=engine.value, strace=strace, trace=trace, stats=stats)
+    chosen, _why = choose_accel(program, accel.value)
+    if chosen == "kvm":
+        if trace:
+            raise CliError("--trace shows translated blocks, and under KVM nothing is "
+                           "translated: leave out --trace or --accel kvm", EXIT_USAGE)
+        options.engine = "kvm"
     tune_gc()
-    status = run_program(program, [program, *ctx.args], options=options)
+    try:
+        status = run_program(program, [program, *ctx.args], options=options)
+    except AccelMismatch as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
     raise typer.Exit(status)
 
 

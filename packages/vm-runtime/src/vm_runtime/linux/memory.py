@@ -63,6 +63,9 @@ class AddressSpace:
         self.names: dict[int, str] = {}  # first page of a mapping -> its name, for maps
         #: called with (addr, length) before a store lands on a page with translated code
         self.on_code_write: Callable[[int, int], None] | None = None
+        #: called with (addr, length) after the permissions of a range changed (map, unmap,
+        #: protect): an accelerator keeps its page tables in step
+        self.on_prot_change: Callable[[int, int], None] | None = None
         self._direct: dict[str, Any] | None = None
 
     # -- the map ---------------------------------------------------------------------------------
@@ -98,6 +101,8 @@ class AddressSpace:
         self.perms[first:first + n] = bytes([MAPPED | (prot & 7)]) * n
         self.names[first] = name
         self._code_changed(addr, length)
+        if self.on_prot_change is not None:
+            self.on_prot_change(addr, length)
 
     def unmap(self, addr: int, length: int) -> None:
         length = page_align_up(length)
@@ -108,6 +113,8 @@ class AddressSpace:
         self.zero(addr, length)
         for page in [p for p in self.names if first <= p < first + n]:
             del self.names[page]
+        if self.on_prot_change is not None:
+            self.on_prot_change(addr, length)
 
     def protect(self, addr: int, length: int, prot: int) -> bool:
         """Change permissions; False (ENOMEM) when part of the range is not mapped."""
@@ -119,6 +126,8 @@ class AddressSpace:
             return False
         self._code_changed(addr, length)
         self.perms[first:first + n] = bytes([MAPPED | (prot & 7)]) * n
+        if self.on_prot_change is not None:
+            self.on_prot_change(addr, length)
         return True
 
     def zero(self, addr: int, length: int) -> None:

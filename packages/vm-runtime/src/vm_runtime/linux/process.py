@@ -117,14 +117,24 @@ class Process:
         load_all()
         self.arch = arch
         self.options = options or Options()
-        self.frontend = arch.make_frontend()
         self.mem = AddressSpace(arch.address_space_size)
-        self.engine = self._make_engine()
-        self.mem.on_code_write = self.engine.invalidate
-        self.engine.on_translate = lambda block: self.mem.mark_code(block.pc, block.length)
-        if self.options.trace:
-            self.engine.trace = self._trace_block
-        self.state_class = _state_class(self.frontend)
+        self.state_class: type
+        if self.options.engine == "kvm":  # guest code runs natively under KVM
+            from .kvm import KvmEngine
+
+            if arch.state_class is None:
+                raise ValueError(f"{arch.name} programs cannot run under KVM")
+            self.frontend = None
+            self.engine: Any = KvmEngine(self.mem)
+            self.state_class = arch.state_class
+        else:
+            self.frontend = arch.make_frontend()
+            self.engine = self._make_engine()
+            self.mem.on_code_write = self.engine.invalidate
+            self.engine.on_translate = lambda block: self.mem.mark_code(block.pc, block.length)
+            if self.options.trace:
+                self.engine.trace = self._trace_block
+            self.state_class = _state_class(self.frontend)
         self.brk_start = 0
         self.brk = 0
         self.exe = ""
@@ -143,6 +153,8 @@ class Process:
         #: kept for callers that look for host signals here: they arrive as queued signals
         self.host_signals: list[int] = []
         self.host = HostSignals(self.on_host_signal, self.write_stderr)
+        if hasattr(self.engine, "forward_signal"):
+            self.engine.forward_signal = self.on_host_signal
         self.numbers = arch.numbers
         self.started = time.perf_counter()
         self.syscall_numbers = {name: nr for nr, name in arch.numbers.items()}
@@ -206,7 +218,8 @@ class Process:
                 (AT["PHNUM"], program.phnum), (AT["PAGESZ"], 4096), (AT["BASE"], 0),
                 (AT["FLAGS"], 0), (AT["ENTRY"], program.entry), (AT["UID"], os.getuid()),
                 (AT["EUID"], os.geteuid()), (AT["GID"], os.getgid()), (AT["EGID"], os.getegid()),
-                (AT["HWCAP"], arch.hwcap), (AT["CLKTCK"], 100), (AT["SECURE"], 0),
+                (AT["HWCAP"], getattr(self.engine, "hwcap", arch.hwcap)), (AT["CLKTCK"], 100),
+                (AT["SECURE"], 0),
                 (AT["HWCAP2"], 0)]
         sp, _ = build_stack(self.mem, arch.stack_top, argv, envp, auxv,
                             os.fsencode(info.path))
@@ -294,7 +307,12 @@ class Process:
             self.syscall(thread)
             return
         thread.state.pc = trap.pc
-        if kind is TrapKind.MEM_FAULT:
+        translate = self.arch.trap_signal
+        chosen = translate(trap, thread.state, self.mem) if translate is not None else None
+        if chosen is not None:
+            signo, code, addr = chosen
+            self.force_signal(thread, sig.PendingSignal(signo, code, addr))
+        elif kind is TrapKind.MEM_FAULT:
             addr = trap.addr if trap.addr is not None else trap.pc
             code = sig.SEGV_ACCERR if self.mem.is_mapped(addr, 1) else sig.SEGV_MAPERR
             self.force_signal(thread, sig.PendingSignal(sig.SIGSEGV, code, addr))
@@ -391,6 +409,13 @@ class Process:
             t.check_signals = True
             t.wakeup.set()
 
+    def kick(self, thread: Thread) -> None:
+        """Make ``thread`` leave guest code soon (an engine running guest code on a CPU of
+        its own, such as KVM, does not look at ``check_signals`` by itself)."""
+        kick = getattr(self.engine, "kick", None)
+        if kick is not None and thread is not _current_thread(self):
+            kick(thread.state)
+
     # -- sending signals ---------------------------------------------------------------------------
     def send_signal(self, thread: Thread, pending: sig.PendingSignal) -> None:
         """A thread-directed signal (tgkill, SIGPIPE)."""
@@ -428,6 +453,7 @@ class Process:
                 t.check_signals = True
                 if not t.signals.mask & sig.bit(signo):
                     t.wakeup.set()
+                    self.kick(t)
         if fatal:  # the whole process dies now, whichever thread would have taken it
             self.die_by_signal(signo, "")
 
@@ -610,6 +636,9 @@ class Process:
 
     def print_stats(self) -> None:
         """One line from the engine's counters as vm-telemetry metrics."""
+        if hasattr(self.engine, "stats_line"):
+            self.write_stderr(self.engine.stats_line(time.perf_counter() - self.started))
+            return
         registry = self.engine.stats.publish(Registry("vm"))
         m = registry.value
         elapsed = time.perf_counter() - self.started
@@ -656,12 +685,20 @@ class Process:
         thread.restart = None
         self.threads = {thread.tid: thread}
         self.host.after_fork()
+        after_fork = getattr(self.engine, "after_fork", None)
+        if after_fork is not None:
+            after_fork()
 
 
 _STOP_SIGNALS = frozenset((sig.SIGSTOP, sig.SIGTSTP, sig.SIGTTIN, sig.SIGTTOU))
 _STOP_MASK = sum(sig.bit(s) for s in _STOP_SIGNALS)
 #: the longest a blocked thread sleeps before it looks again by itself
 WAIT_SLICE = 0.1
+
+
+def _current_thread(process: Process) -> Thread | None:
+    """The guest thread the calling host thread runs (None: another host thread)."""
+    return process.threads.get(threading.get_native_id())
 
 
 def _write_stderr(text: str) -> None:

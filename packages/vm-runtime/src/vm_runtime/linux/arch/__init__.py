@@ -73,6 +73,12 @@ class LinuxArch:
     #: None: pc back by ``syscall_insn_size``, the number register kept, arg0 written back
     #: through ``set_syscall_result`` (right where the result register is the first argument)
     rewind_syscall: Callable[[Any, int, int], None] | None = None
+    #: the CPU state class of an architecture that runs under an accelerator (x86_64 under
+    #: KVM) instead of an emulation engine built from ``make_frontend``'s state layout
+    state_class: type | None = None
+    #: ``trap_signal(trap, state, mem)``: the (signo, si_code, si_addr) a fault trap becomes
+    #: on this architecture, or None for the generic choice (``Process.handle_trap``)
+    trap_signal: Callable[[Any, Any, Any], tuple[int, int, int] | None] | None = None
 
 
 def arch_named(name: str) -> LinuxArch:
@@ -80,4 +86,8 @@ def arch_named(name: str) -> LinuxArch:
         from .riscv64 import RISCV64
 
         return RISCV64
+    if name == "x86_64":
+        from .x86_64 import X86_64
+
+        return X86_64
     raise KeyError(name)

@@ -49,7 +49,7 @@ def syscall(name: str, *args: str, ret: str = "int") -> Callable[[Callable[..., 
 
 def load_all() -> None:
     """Import every module that registers syscalls."""
-    from . import fd, fs, mm, net, poll, proc, signals, time  # noqa: F401
+    from . import fd, fs, mm, net, poll, proc, signals, time, x86  # noqa: F401
 
 
 __all__ = ["REGISTRY", "Errno", "SyscallDef", "load_all", "syscall"]

@@ -436,6 +436,9 @@ def _run_child_thread(p, child: Thread) -> None:
     try:
         p.run_thread(child)
     except ThreadExit as done:
+        release = getattr(p.engine, "release", None)
+        if release is not None:  # an accelerator's vCPU of this thread
+            release(child.state)
         p.thread_exited(child, done.status)
     except ProcessExit as done:
         p.exit_process(done.status)

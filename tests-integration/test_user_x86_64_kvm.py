@@ -1,0 +1,425 @@
+"""`vm run --accel kvm` against native execution: the same x86_64 program, arguments, input and
+environment, run directly on this (x86_64) host and under `vm run`, in the same test; stdout and
+exit status must be byte-identical.
+
+The programs: every guest of tests-integration/guests built for x86_64 by
+``tools/build_guests.py --arch x86_64`` (Debian's gcc, ``-static -O2``; bench_cpu with one
+iteration), and small programs of this file's own compiled the same way into the test's
+scratch directory (a guest that maps, unmaps, protects and faults at random; a guest that
+spins in user code while a host signal arrives). Bad input: a program of another architecture
+with ``--accel kvm``, and a missing KVM device (``VM_KVM_DEVICE``).
+
+Everything here needs /dev/kvm and an x86_64 host with gcc; without them the tests skip with
+the reason.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import guestlib
+
+ARCH = "x86_64"
+VM_TIMEOUT = 300.0
+
+pytestmark = pytest.mark.slow
+
+
+def _kvm_reason() -> str | None:
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return f"native execution is the reference, and this host is {platform.machine()}"
+    from vm_accel.kvm import probe
+
+    found = probe()
+    return None if found.usable else f"KVM is not usable here: {found.reason}"
+
+
+_REASON = _kvm_reason()
+needs_kvm = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
+
+#: guests that do not work under --accel kvm yet, with the reason. They still run (and fail)
+#: so that a fix shows up, and a breakage is never silently skipped.
+NOT_WORKING: dict[str, str] = {}
+
+#: arguments as in test_guests_reference.CASES, except bench_cpu's single iteration; an
+#: environment {} there means "what a guest that execs needs under qemu": natively and under
+#: `vm run` the fixed default environment does
+OVERRIDES: dict[str, tuple[list[str], dict[str, str] | None]] = {"bench_cpu": (["1"], None)}
+
+
+def guest_case(name: str) -> tuple[list[str], dict[str, str] | None]:
+    import test_guests_reference as reference
+
+    args, env = OVERRIDES.get(name, reference.CASES[name])
+    return args, (None if env == {} else env)
+
+
+def run_vm(binary: str | os.PathLike[str], args: list[str], stdin: bytes = b"",
+           env: dict[str, str] | None = None, cwd: Path | None = None,
+           accel: str = "kvm", extra_env: dict[str, str] | None = None) -> guestlib.Run:
+    argv = [sys.executable, "-m", "vm_cli", "run", "--accel", accel, os.fspath(binary), *args]
+    base = dict(guestlib.DEFAULT_ENV if env is None else env)
+    base.update(extra_env or {})
+    return guestlib.run(argv, stdin=stdin, env=base, cwd=cwd, timeout=VM_TIMEOUT)
+
+
+def assert_same(what: str, native: guestlib.Run, vm: guestlib.Run) -> None:
+    if (vm.rc, vm.stdout) == (native.rc, native.stdout):
+        return
+    diff = "".join(difflib.unified_diff(
+        native.stdout.decode(errors="replace").splitlines(keepends=True),
+        vm.stdout.decode(errors="replace").splitlines(keepends=True), "native", "vm"))
+    pytest.fail(f"{what}: vm differs from native execution\nexit status: native {native.rc}, "
+                f"vm {vm.rc}\n--- stdout diff ---\n{diff}\n--- vm stderr ---\n"
+                f"{vm.stderr.decode(errors='replace')[-3000:]}", pytrace=False)
+
+
+def compare(name: str, binary: Path, args: list[str], env: dict[str, str] | None,
+            tmp_path: Path) -> None:
+    runs = {}
+    for who in ("native", "vm"):
+        scratch = tmp_path / who
+        scratch.mkdir()
+        argv = [a.replace("{tmp}", str(scratch)) for a in args]
+        if who == "native":
+            runs[who] = guestlib.run_native(binary, argv, env=env, cwd=scratch,
+                                            timeout=VM_TIMEOUT)
+        else:
+            runs[who] = run_vm(binary, argv, env=env, cwd=scratch)
+    # a guest that prints its scratch directory prints a different one in each run
+    native, vm = runs["native"], runs["vm"]
+    vm = vm._replace(stdout=vm.stdout.replace(os.fsencode(tmp_path / "vm"),
+                                              os.fsencode(tmp_path / "native")))
+    assert_same(name, native, vm)
+
+
+# -- the project's guest programs ------------------------------------------------------------------
+@needs_kvm
+@pytest.mark.parametrize("name", guestlib.guest_names())
+def test_guest_matches_native(name: str, tmp_path: Path) -> None:
+    binary = guestlib.guest(ARCH, name)
+    args, env = guest_case(name)
+    if name in NOT_WORKING:
+        pytest.fail(f"{name} does not work under --accel kvm yet: {NOT_WORKING[name]}",
+                    pytrace=False)
+    compare(name, binary, args, env, tmp_path)
+
+
+# -- programs of our own ------------------------------------------------------------------------------
+WILD = r"""
+/* maps, unmaps, protects and faults at random (a fixed seed); every access reports ok or the
+ * signal, si_code and offset its handler saw, and siglongjmp resumes the loop */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PAGES 64
+#define PAGE 4096
+static sigjmp_buf env;
+static volatile int got_sig, got_code;
+static volatile uintptr_t got_addr;
+static unsigned char *arena;
+static uint64_t seed = 12345;
+
+static unsigned rnd(unsigned n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (unsigned)(seed >> 33) % n;
+}
+
+static void handler(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    got_sig = sig;
+    got_code = si->si_code;
+    got_addr = (uintptr_t)si->si_addr;
+    siglongjmp(env, 1);
+}
+
+static void report(const char *what) {
+    uintptr_t base = (uintptr_t)arena;
+    if (!got_sig) { printf("%s: ok\n", what); return; }
+    long off = (got_addr >= base && got_addr < base + PAGES * PAGE) ? (long)(got_addr - base) : -1;
+    printf("%s: signal %d code %d offset %ld%s\n", what, got_sig, got_code, off,
+           got_addr == 0 ? " (addr 0)" : "");
+}
+
+typedef void (*probe_fn)(void *);
+static void do_read(void *p) { (void)*(volatile unsigned char *)p; }
+static void do_write(void *p) { *(volatile unsigned char *)p = 0x5a; }
+static void do_exec(void *p) { ((void (*)(void))p)(); }
+static volatile int zero = 0;
+static void do_div(void *p) { (void)p; volatile int x = 7 / zero; (void)x; }
+static void do_ud2(void *p) { (void)p; __asm__ volatile("ud2"); }
+static void do_int3(void *p) { (void)p; __asm__ volatile("int3"); }
+static void do_hlt(void *p) { (void)p; __asm__ volatile("hlt"); }
+static void do_int41(void *p) { (void)p; __asm__ volatile("int $0x41"); }
+static void do_out(void *p) { (void)p; __asm__ volatile("outb %%al, $0x80" ::"a"(0)); }
+static void do_out10(void *p) { (void)p; __asm__ volatile("outb %%al, $0x10" ::"a"(1)); }
+static void do_in10(void *p) { (void)p; unsigned char v; __asm__ volatile("inb $0x10, %0" : "=a"(v)); }
+static void do_in20(void *p) { (void)p; unsigned char v; __asm__ volatile("inb $0x20, %0" : "=a"(v)); }
+
+static void probe(const char *what, probe_fn fn, void *p) {
+    got_sig = 0;
+    if (sigsetjmp(env, 1) == 0) fn(p);
+    report(what);
+}
+
+int main(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
+    for (unsigned i = 0; i < sizeof sigs / sizeof *sigs; i++) sigaction(sigs[i], &sa, 0);
+    setvbuf(stdout, 0, _IOLBF, 0);
+    arena = mmap(0, PAGES * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (arena == MAP_FAILED) return 1;
+    static const int prots[] = {PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE,
+                                PROT_EXEC | PROT_READ, PROT_WRITE,
+                                PROT_READ | PROT_WRITE | PROT_EXEC};
+    char what[96];
+    for (int i = 0; i < 600; i++) {
+        unsigned op = rnd(6), page = rnd(PAGES), n = 1 + rnd(8);
+        if (page + n > PAGES) n = PAGES - page;
+        unsigned char *at = arena + (size_t)page * PAGE;
+        int prot = prots[rnd(6)];
+        long r = 0;
+        switch (op) {
+        case 0:
+            r = (long)mmap(at, n * PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+            printf("%d mmap %u+%u prot %d = %d\n", i, page, n, prot, r == (long)at);
+            if (prot & PROT_EXEC && prot & PROT_WRITE) at[0] = 0xc3; /* ret */
+            break;
+        case 1:
+            r = munmap(at, n * PAGE);
+            printf("%d munmap %u+%u = %ld\n", i, page, n, r);
+            mmap(at, n * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+            break;
+        case 2:
+            r = mprotect(at, n * PAGE, prot);
+            printf("%d mprotect %u+%u %d = %ld\n", i, page, n, prot, r);
+            break;
+        case 3:
+            snprintf(what, sizeof what, "%d read %u", i, page);
+            probe(what, do_read, at + rnd(PAGE));
+            break;
+        case 4:
+            snprintf(what, sizeof what, "%d write %u", i, page);
+            probe(what, do_write, at + rnd(PAGE));
+            break;
+        case 5:
+            snprintf(what, sizeof what, "%d exec %u", i, page);
+            probe(what, do_exec, at);
+            break;
+        }
+    }
+    munmap(arena, PAGES * PAGE);
+    probe("read of the unmapped arena", do_read, arena + 5);
+    probe("null read", do_read, 0);
+    probe("kernel-half read", do_read, (void *)0xffff800000001000UL);
+    probe("non-canonical write", do_write, (void *)0x8000000000000000UL);
+    probe("divide by zero", do_div, 0);
+    probe("ud2", do_ud2, 0);
+    probe("int3", do_int3, 0);
+    probe("hlt", do_hlt, 0);
+    probe("int $0x41", do_int41, 0);
+    probe("out to port 0x80", do_out, 0);
+    probe("out to port 0x10", do_out10, 0);
+    probe("in from port 0x10", do_in10, 0);
+    probe("in from port 0x20", do_in20, 0);
+    int open_fds = 0;
+    for (int fd = 0; fd < 512; fd++) open_fds += fcntl(fd, F_GETFD) >= 0;
+    printf("open descriptors below 512: %d\n", open_fds);
+    return 0;
+}
+"""
+
+SPIN = r"""
+/* spins in user code (no syscalls) until a host signal's handler sets the flag */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t got[2];
+
+static void handler(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    got[sig == SIGTERM] = sig * 1000 + (si->si_code == SI_USER) * 100 + (si->si_pid == getppid());
+}
+
+int main(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGUSR1, &sa, 0);
+    sigaction(SIGTERM, &sa, 0);
+    setvbuf(stdout, 0, _IOLBF, 0);
+    printf("ready\n");
+    unsigned long spins = 0;
+    while (!got[0]) spins++;
+    printf("got %d\n", (int)got[0]);
+    while (!got[1]) spins++; /* a second one */
+    printf("got %d\n", (int)got[1]);
+    return spins < 1000; /* it did spin while the signals came */
+}
+"""
+
+
+THREAD_CHURN = r"""
+/* threads come and go while others run: each pthread_create maps a stack with a guard page
+ * (mprotect: page tables change under running vCPUs) */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void *work(void *arg) {
+    long n = (long)arg, acc = 0;
+    char *buf = malloc(1 << 16);
+    for (long i = 0; i < 20000; i++) acc += (i * n) ^ (acc >> 3);
+    buf[n] = (char)acc;
+    acc += buf[n];
+    free(buf);
+    return (void *)acc;
+}
+
+int main(void) {
+    long total = 0;
+    for (int round = 0; round < 40; round++) {
+        pthread_t t[8];
+        for (long i = 0; i < 8; i++) pthread_create(&t[i], 0, work, (void *)(i + round));
+        for (int i = 0; i < 8; i++) {
+            void *v;
+            pthread_join(t[i], &v);
+            total += (long)v;
+        }
+    }
+    printf("total %ld\n", total);
+    return 0;
+}
+"""
+
+
+def build_own(source: str, name: str, tmp_path: Path, *flags: str) -> Path:
+    """Compile one of this file's programs as the guests are built (gcc -static -O2)."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed (apt-get install gcc libc6-dev)")
+    src = tmp_path / f"{name}.c"
+    src.write_text(source)
+    out = tmp_path / name
+    done = subprocess.run([gcc, "-static", "-O2", "-Wall", "-o", str(out), str(src), *flags],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"{name} does not compile:\n{done.stderr}", pytrace=False)
+    return out
+
+
+@needs_kvm
+def test_wild_mapping_and_faulting_guest(tmp_path: Path) -> None:
+    binary = build_own(WILD, "wild", tmp_path)
+    compare("wild", binary, [], None, tmp_path)
+
+
+@needs_kvm
+def test_threads_come_and_go_while_others_run(tmp_path: Path) -> None:
+    binary = build_own(THREAD_CHURN, "churn", tmp_path, "-pthread")
+    compare("churn", binary, [], None, tmp_path)
+
+
+def _unblock_signals() -> None:
+    """In the child: a test runner's blocked signals must not be inherited."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _spin_run(argv: list[str], tmp_path: Path) -> tuple[int, bytes]:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(guestlib.DEFAULT_ENV), cwd=tmp_path,
+                            preexec_fn=_unblock_signals)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line == b"ready\n", (line, proc.stderr.read() if proc.stderr else b"")
+        out = line
+        for signo in (signal.SIGUSR1, signal.SIGTERM):
+            time.sleep(0.3)  # the guest is spinning in user code by then
+            proc.send_signal(signo)
+            out += proc.stdout.readline()
+        proc.wait(timeout=60)
+        return proc.returncode, out + proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@needs_kvm
+def test_host_signals_reach_a_guest_running_user_code(tmp_path: Path) -> None:
+    binary = build_own(SPIN, "spin", tmp_path)
+    native = _spin_run([str(binary)], tmp_path)
+    vm = _spin_run([sys.executable, "-m", "vm_cli", "run", "--accel", "kvm", str(binary)],
+                   tmp_path)
+    assert native == (0, b"ready\ngot 10101\ngot 15101\n")
+    assert vm == native
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+def _one_error_line(run: guestlib.Run) -> str:
+    lines = run.stderr.decode().splitlines()
+    assert len(lines) == 1, run.describe()
+    assert lines[0].startswith("vm: error: "), run.describe()
+    assert "Traceback" not in run.stderr.decode()
+    return lines[0]
+
+
+@needs_kvm
+def test_kvm_refuses_a_program_of_another_architecture(tmp_path: Path) -> None:
+    # the x86_64 hello with e_machine set to EM_RISCV (0xf3): a riscv64 ELF file, as far as
+    # any loader can tell before running it
+    data = bytearray(guestlib.guest(ARCH, "hello").read_bytes())
+    data[18:20] = (0xF3).to_bytes(2, "little")
+    other = tmp_path / "hello-riscv64"
+    other.write_bytes(bytes(data))
+    other.chmod(0o755)
+    run = run_vm(other, [])
+    assert run.rc == 2, run.describe()
+    line = _one_error_line(run)
+    assert "x86_64" in line and "riscv64" in line
+
+
+@pytest.mark.parametrize("accel", ["kvm", "auto"])
+def test_missing_kvm_device_is_one_clear_line(accel: str, tmp_path: Path) -> None:
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the x86_64 guests are built with the native gcc")
+    binary = guestlib.guest(ARCH, "hello")
+    missing = tmp_path / "no-kvm"
+    run = run_vm(binary, [], accel=accel, extra_env={"VM_KVM_DEVICE": str(missing)})
+    assert run.rc == 1, run.describe()
+    line = _one_error_line(run)
+    assert "KVM" in line and str(missing) in line
+    assert run.stdout == b""
+
+
+def test_x86_64_program_without_kvm_says_how(tmp_path: Path) -> None:
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the x86_64 guests are built with the native gcc")
+    run = run_vm(guestlib.guest(ARCH, "hello"), [], accel="none")
+    assert run.rc == 1, run.describe()
+    assert "--accel kvm" in _one_error_line(run)
