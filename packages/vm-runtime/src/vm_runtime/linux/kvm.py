@@ -195,7 +195,7 @@ class KvmEngine:
         self.hwcap = next((e.edx for e in self.hv.supported_cpuid() if e.function == 1),
                           HWCAP)
         self._create_vm()
-        if mem.perms.count(0) != len(mem.perms):  # the caller mapped something already
+        if mem.perms[:].count(0) != len(mem.perms):  # the caller mapped something already
             self.sync_range(0, self.size)
         mem.on_prot_change = self.on_prot_change
 
