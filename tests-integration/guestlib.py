@@ -31,6 +31,7 @@ test passes its own, no terminal, stdin from the bytes given (empty by default).
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import shutil
@@ -240,3 +241,16 @@ def run_native(
 ) -> Run:
     """Run an x86_64 guest natively (the reference for x86_64, as DESIGN.md says)."""
     return run([binary, *args], stdin=stdin, env=env, cwd=cwd, timeout=timeout)
+
+
+def assert_same(what: str, reference: Run, vm: Run, reference_name: str = "qemu") -> None:
+    """Fail unless ``vm`` exited as ``reference`` did with the same stdout, showing a diff of
+    the two outputs and the end of vm's stderr."""
+    if (vm.rc, vm.stdout) == (reference.rc, reference.stdout):
+        return
+    diff = "".join(difflib.unified_diff(
+        reference.stdout.decode(errors="replace").splitlines(keepends=True),
+        vm.stdout.decode(errors="replace").splitlines(keepends=True), reference_name, "vm"))
+    pytest.fail(f"{what}: vm differs from {reference_name}\nexit status: {reference_name} "
+                f"{reference.rc}, vm {vm.rc}\n--- stdout diff ---\n{diff}\n--- vm stderr ---\n"
+                f"{vm.stderr.decode(errors='replace')[-3000:]}", pytrace=False)

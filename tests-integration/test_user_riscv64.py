@@ -12,7 +12,6 @@ or execs does so as it would on its own.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from collections.abc import Callable
@@ -42,15 +41,7 @@ def run_vm(binary: str | os.PathLike[str], args: list[str], stdin: bytes = b"",
     return guestlib.run(argv, stdin=stdin, env=env, cwd=cwd, timeout=VM_TIMEOUT)
 
 
-def assert_same(what: str, qemu: guestlib.Run, vm: guestlib.Run) -> None:
-    if (vm.rc, vm.stdout) == (qemu.rc, qemu.stdout):
-        return
-    diff = "".join(difflib.unified_diff(
-        qemu.stdout.decode(errors="replace").splitlines(keepends=True),
-        vm.stdout.decode(errors="replace").splitlines(keepends=True), "qemu", "vm"))
-    pytest.fail(f"{what}: vm differs from qemu\nexit status: qemu {qemu.rc}, vm {vm.rc}\n"
-                f"--- stdout diff ---\n{diff}\n--- vm stderr ---\n"
-                f"{vm.stderr.decode(errors='replace')[-3000:]}", pytrace=False)
+assert_same = guestlib.assert_same
 
 
 # -- the guest programs -----------------------------------------------------------------------------

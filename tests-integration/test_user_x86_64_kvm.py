@@ -15,7 +15,6 @@ the reason.
 
 from __future__ import annotations
 
-import difflib
 import os
 import platform
 import shutil
@@ -75,14 +74,7 @@ def run_vm(binary: str | os.PathLike[str], args: list[str], stdin: bytes = b"",
 
 
 def assert_same(what: str, native: guestlib.Run, vm: guestlib.Run) -> None:
-    if (vm.rc, vm.stdout) == (native.rc, native.stdout):
-        return
-    diff = "".join(difflib.unified_diff(
-        native.stdout.decode(errors="replace").splitlines(keepends=True),
-        vm.stdout.decode(errors="replace").splitlines(keepends=True), "native", "vm"))
-    pytest.fail(f"{what}: vm differs from native execution\nexit status: native {native.rc}, "
-                f"vm {vm.rc}\n--- stdout diff ---\n{diff}\n--- vm stderr ---\n"
-                f"{vm.stderr.decode(errors='replace')[-3000:]}", pytrace=False)
+    guestlib.assert_same(what, native, vm, "native execution")
 
 
 def compare(name: str, binary: Path, args: list[str], env: dict[str, str] | None,

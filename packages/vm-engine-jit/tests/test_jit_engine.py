@@ -139,12 +139,13 @@ def _interp_and_jit(words: list[int], **jit_options):
     return engine, state
 
 
-def test_a_loop_of_several_blocks_becomes_one_region() -> None:
+def _three_block_loop() -> list[int]:
+    """a0 counts 4096 iterations of a loop of three blocks; odd ones add 3 to a1 through a
+    branch around a block."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import interp_support as s
 
-    # a0 counts 3000 iterations; odd ones add to a1 through a branch around a block
-    words = [
+    return [
         s.addi("a0", "zero", 0), s.addi("a1", "zero", 0), s.lui("t0", 1),  # t0 = 4096
         s.addi("t1", "a0", 0),                       # 0x1000c loop: t1 = a0
         s.addi("t2", "zero", 1),
@@ -155,7 +156,10 @@ def test_a_loop_of_several_blocks_becomes_one_region() -> None:
         s.branch("bne", "a0", "t0", -0x18),           # back to 0x1000c
         s.EBREAK,
     ]
-    engine, state = _interp_and_jit(words, hot_runs=2, promote_after=64)
+
+
+def test_a_loop_of_several_blocks_becomes_one_region() -> None:
+    engine, state = _interp_and_jit(_three_block_loop(), hot_runs=2, promote_after=64)
     assert state.x[10] == 4096
     assert engine.stats.regions_compiled >= 1
     assert engine.native_insns > 0.9 * engine.stats.insns
@@ -166,21 +170,7 @@ def test_compiled_blocks_chain_without_the_dispatcher() -> None:
     through link cells, so the dispatcher runs a few of the 4096 x 3 block runs only (it
     fills a cell the first time an exit goes somewhere, and a chain stops when the budget is
     spent), and the state matches the interpreter's."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import interp_support as s
-
-    words = [
-        s.addi("a0", "zero", 0), s.addi("a1", "zero", 0), s.lui("t0", 1),  # t0 = 4096
-        s.addi("t1", "a0", 0),                       # 0x1000c loop: t1 = a0
-        s.addi("t2", "zero", 1),
-        s.addi("t3", "t1", 0),
-        s.branch("beq", "t3", "zero", 8),            # even (first) iteration skips one add
-        s.addi("a1", "a1", 3),
-        s.addi("a0", "a0", 1),                        # 0x10020
-        s.branch("bne", "a0", "t0", -0x18),           # back to 0x1000c
-        s.EBREAK,
-    ]
-    engine, state = _interp_and_jit(words, hot_runs=2)
+    engine, state = _interp_and_jit(_three_block_loop(), hot_runs=2)
     assert state.x[10] == 4096 and state.x[11] == 3 * 4095
     assert engine.stats.regions_compiled == 0
     assert engine.native_insns > 0.9 * engine.stats.insns
