@@ -162,6 +162,8 @@ class JitEngine:
         self.pages: dict[int, set[int]] = {}
         self.counts: dict[int, int] = {}
         self.failed: set[int] = set()
+        #: blocks known to have no atomics (``_atomics_first``)
+        self._no_atomics: set[int] = set()
         self.native_insns = 0
         self.native_blocks = 0
         self.compile_seconds = 0.0
@@ -332,11 +334,12 @@ class JitEngine:
                 self._count_compile(time.thread_time() - t0)
 
     def _atomics_first(self, pc: int, memory: Any) -> _Native | None:
-        """A block with atomics runs native from its first run, compiled here and now, while
-        another guest thread is in the engine: the interpreter's atomics are atomic among
-        themselves only, not with the host atomics of compiled code on another thread. (With
-        the compile thread, a lone guest thread does not wait for this: llvmlite runs one
-        LLVM call at a time, and the compile thread's can be long.)"""
+        """While another guest thread is in the engine, a block with atomics never runs on
+        the interpreter: it is compiled here and now. The interpreter's atomics are atomic
+        among themselves only, not with the host atomics of compiled code on another thread.
+        (With the compile thread, a lone guest thread does not wait for this: llvmlite runs
+        one LLVM call at a time, and the compile thread's can be long.) A block found to have
+        none goes into ``_no_atomics``, and is not looked at again."""
         info = self.interp._blocks.get(pc)
         if info is None:
             try:
@@ -344,7 +347,10 @@ class JitEngine:
             except Exception:
                 return None
             info = self.interp._blocks.get(pc)
-        if info is None or not _has_atomics(info.block.func):
+        if info is None:
+            return None
+        if not _has_atomics(info.block.func):
+            self._no_atomics.add(pc)
             return None
         with self._lock:
             if pc not in self.native:
@@ -623,6 +629,7 @@ class JitEngine:
         self._generation += 1
         self._forget_wanted()
         self.interp.invalidate(start, length)
+        self._no_atomics.clear()  # rewritten code may have atomics now
         if length <= 0 or not self.pages:
             return
         first, last = start >> PAGE_SHIFT, (start + length - 1) >> PAGE_SHIFT
@@ -645,6 +652,7 @@ class JitEngine:
         self.pages.clear()
         self.counts.clear()
         self.failed.clear()
+        self._no_atomics.clear()
         self._rebuild()
 
     def step(self, state: Any, memory: Any) -> Trap | None:
@@ -693,14 +701,19 @@ class JitEngine:
         pending = self._pending
         failed = self.failed
         bump = self._bump
+        active = self._active
+        plain = self._no_atomics
 
         def gate(pc: int) -> bool:
             """Whether the interpreter, about to run ``pc``, hands it back to this loop: it is
             native, compiled code waits to be installed, or it is due a decision here (its
-            first run, or it became hot). Else its run is counted here and the interpreter
-            goes on, so that code waiting for its native version runs block after block
-            without a round trip through this loop."""
+            first run, it became hot, or it may have atomics while another guest thread is
+            in the engine). Else its run is counted here and the interpreter goes on, so that
+            code waiting for its native version runs block after block without a round trip
+            through this loop."""
             if done or pc in native:
+                return True
+            if len(active) > 1 and pc not in plain and pc not in failed:
                 return True
             n = counts.get(pc, 0) + 1
             waiting = pc in pending or pc in failed
@@ -720,8 +733,8 @@ class JitEngine:
                 if nat is None:
                     n = counts.get(pc, 0) + 1
                     counts[pc] = n
-                    if n == 1 and pc not in self.failed and (
-                            not self.background or len(self._active) > 1):
+                    if pc not in plain and pc not in failed and (
+                            len(active) > 1 or (n == 1 and not self.background)):
                         nat = self._atomics_first(pc, memory)
                     if nat is None and n >= hot and pc not in self.failed and pc in interp._blocks:
                         if pc not in self._pending:
