@@ -257,7 +257,7 @@ def test_lint_imports_accepts_imports_that_follow_the_layers(tmp_path: Path) -> 
     result = _lint_fake(
         tmp_path,
         {
-            "vm_cli": "typer",
+            "vm_cli": "rich",
             "vm_runtime": "vm_frontend_riscv",
             "vm_aot": "vm_engine_jit",
             "vm_engine_jit": "llvmlite",
@@ -278,7 +278,7 @@ def test_lint_imports_accepts_imports_that_follow_the_layers(tmp_path: Path) -> 
         ),
         pytest.param({"vm_ir": "vm_telemetry"}, "vm_ir imports nothing of ours", id="vm-ir"),
         pytest.param({"vm_runtime": "llvmlite"}, "llvmlite only in", id="llvmlite"),
-        pytest.param({"vm_gpu": "rich"}, "typer and rich only in vm_cli", id="rich"),
+        pytest.param({"vm_gpu": "rich"}, "rich only in vm_cli", id="rich"),
         pytest.param(
             {"vm_aot": "vm_devices"}, "never a concrete frontend or device", id="concrete-device"
         ),

@@ -6,18 +6,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from vm_cli.main import app
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_collatz_27_takes_111_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_collatz_27_takes_111_steps(vm, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    result = CliRunner().invoke(app, ["ir", "run", "examples/ir/collatz.vmir", "--args", "27"])
-    assert result.exit_code == 0, result.output
-    assert result.stdout == "111\n"
+    result = vm("ir", "run", "examples/ir/collatz.vmir", "--args", "27")
+    assert (result.code, result.out) == (0, "111\n"), result.err
 
 
 @pytest.mark.parametrize(("n", "steps"), [(0, 0), (1, 0), (2, 1), (3, 7), (6, 8), (97, 118)])

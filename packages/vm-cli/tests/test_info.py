@@ -7,16 +7,14 @@ import json
 from importlib.metadata import EntryPoint
 
 import pytest
-from typer.testing import CliRunner
 
 from vm_cli import info
-from vm_cli.main import app
 
 
-def test_tables_list_the_packages_and_the_kvm_accelerator() -> None:
-    result = CliRunner().invoke(app, ["info"])
-    assert result.exit_code == 0, result.output
-    out = result.stdout
+def test_tables_list_the_packages_and_the_kvm_accelerator(vm) -> None:
+    result = vm("info")
+    assert result.code == 0, result.err
+    out = result.out
     assert "vm-ir" in out and "vm-cli" in out
     kvm_rows = [line for line in out.splitlines() if "vm_accel.kvm:KvmHypervisor" in line]
     assert len(kvm_rows) == 1 and "kvm" in kvm_rows[0] and "yes" in kvm_rows[0]
@@ -45,12 +43,12 @@ def test_a_package_that_is_not_installed() -> None:
     assert info._package("vm-not-a-package") == info.Package("vm-not-a-package", None)
 
 
-def test_a_plugin_that_does_not_load(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plugin_that_does_not_load(vm, monkeypatch: pytest.MonkeyPatch) -> None:
     broken = EntryPoint("broken", "vm_no_such_module:Frontend", info.FRONTENDS)
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [broken])
     [plugin] = info.collect().frontends
     assert plugin.name == "broken" and not plugin.loads
     assert plugin.error is not None and plugin.error.startswith("ModuleNotFoundError")
-    result = CliRunner().invoke(app, ["info"])
-    assert result.exit_code == 0
-    assert "ModuleNotFoundError" in result.stdout
+    result = vm("info")
+    assert result.code == 0
+    assert "ModuleNotFoundError" in result.out

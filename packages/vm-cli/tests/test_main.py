@@ -6,19 +6,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import vm_ir
-from vm_cli.main import app
 from vm_core import ConfigError
 
 VERSION = "0.1.0"
 
 
-def test_version_through_clirunner() -> None:
-    result = CliRunner().invoke(app, ["--version"])
-    assert result.exit_code == 0
-    assert result.stdout == f"vm {VERSION}\n"
+def test_version_in_process(vm) -> None:
+    result = vm("--version")
+    assert (result.code, result.out, result.err) == (0, f"vm {VERSION}\n", "")
 
 
 def test_version_through_the_installed_script(vm_script: str) -> None:

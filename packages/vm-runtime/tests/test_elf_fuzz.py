@@ -221,8 +221,8 @@ def _add_phdr(phdr: bytes) -> bytearray:
 @pytest.mark.parametrize(("shoff", "shnum", "shstrndx"), [(1 << 24, 5, 3), (8, 3, 1)])
 def test_pt_dynamic_with_corrupt_section_headers_loads(shoff: int, shnum: int,
                                                        shstrndx: int) -> None:
-    """Linux reads program headers only; so does the loader (it used pyelftools' segment
-    objects, whose PT_DYNAMIC parser reads the section headers, and refused the file)."""
+    """Linux reads the ELF and program headers only; so does the loader (it once used a
+    library whose PT_DYNAMIC parser read the section headers, and refused the file)."""
     data = _add_phdr(struct.pack("<IIQQQQQQ", 2, 6, 0x40, 0x10040, 0x10040, 0x10, 0x10, 8))
     struct.pack_into("<Q", data, 40, shoff)
     struct.pack_into("<HHH", data, 58, 64, shnum, shstrndx)

@@ -1,13 +1,15 @@
 """What the `vm` command does when something fails: one line on stderr and an exit code.
 
 Every failure is reported as ``vm: error: <what went wrong>`` and no traceback, unless the
-global ``--debug`` option was given. The exit codes:
+global ``--debug`` option was given. ``Parser`` (argparse, raising ``UsageError`` and ``Exit``
+instead of exiting) reads every command line, so that usage errors follow the same policy.
+The exit codes:
 
 ====  =====================================================================================
 0     success (a guest that traps or exits is a result, not a failure)
 1     the input is wrong: a missing file, text that is not valid vm-ir, a value that does not
       parse, a guest that does something undefined, any ``VmError``
-2     the command line is wrong (unknown option, missing argument), as click and typer do
+2     the command line is wrong (unknown option or command, missing argument), as argparse does
 70    a bug in vm itself (sysexits' EX_SOFTWARE); ``--debug`` shows the traceback to report
 130   interrupted (Ctrl-C)
 ====  =====================================================================================
@@ -15,12 +17,13 @@ global ``--debug`` option was given. The exit codes:
 
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 import traceback
+from collections.abc import Sequence
+from typing import NoReturn
 
-import typer
-
-import vm_ir
 from vm_core import VmError
 
 EXIT_OK = 0
@@ -31,13 +34,18 @@ EXIT_INTERRUPTED = 130
 
 PREFIX = "vm: error: "
 
-#: Exceptions that mean "the input is wrong"; their ``str()`` is a message a user can act on.
-INPUT_ERRORS: tuple[type[Exception], ...] = (
-    VmError,
-    vm_ir.ParseError,
-    vm_ir.EvaluationError,
-    OSError,
-)
+
+def input_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean "the input is wrong"; their ``str()`` is a message a user can act on.
+
+    vm-ir's count only where vm-ir has been imported (no error is of a class never loaded),
+    so that `vm run` under KVM never imports it.
+    """
+    found: tuple[type[Exception], ...] = (VmError, OSError)
+    vm_ir = sys.modules.get("vm_ir")
+    if vm_ir is not None:
+        found += (vm_ir.ParseError, vm_ir.EvaluationError)
+    return found
 
 
 class CliError(Exception):
@@ -48,6 +56,54 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+class UsageError(Exception):
+    """The command line is wrong: ``message``, and the command whose help says what is right."""
+
+    def __init__(self, message: str, command: str) -> None:
+        super().__init__(message)
+        self.command = command
+
+
+class Exit(Exception):
+    """Leave with ``code``: what there was to say has been said (``--help``, a verifier)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with failures raised for ``report`` instead of printed and exited on.
+
+    Options are never abbreviated (``--eng`` is not ``--engine``): a guest's own options come
+    after PROGRAM and must not be taken for ours. A word that starts with a minus sign and
+    then a number (``-1,2``, ``-0.5``, ``-inf``) is a value, not an unknown option.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # argparse's own pattern takes only "-5" and "-.5" for numbers (no lists, no inf)
+        self._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf\b|nan\b)")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # a subcommand's unknown option is reported by the subcommand (with its own help)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            sys.stderr.write(message)
+        raise Exit(status)
+
+
 def error_line(message: str) -> None:
     """Print ``vm: error: <message>`` on stderr, as one line."""
     print(PREFIX + " ".join(message.split()), file=sys.stderr)
@@ -55,19 +111,16 @@ def error_line(message: str) -> None:
 
 def _describe(error: BaseException) -> tuple[str, int]:
     """The one-line message and exit code for ``error``."""
-    if isinstance(error, typer.TyperException):  # typer's (vendored click's) usage errors
-        message, code = error.format_message(), error.exit_code
-        ctx = getattr(error, "ctx", None)
-        if code == EXIT_USAGE and ctx is not None:
-            message += f" (see '{ctx.command_path} --help')"
-        return message, code
+    if isinstance(error, UsageError):
+        return f"{error} (see '{error.command} --help')", EXIT_USAGE
     if isinstance(error, CliError):
         return str(error), error.exit_code
-    if isinstance(error, vm_ir.UndefinedBehavior):
+    vm_ir = sys.modules.get("vm_ir")
+    if vm_ir is not None and isinstance(error, vm_ir.UndefinedBehavior):
         return f"undefined behaviour: {error}", EXIT_INPUT
-    if isinstance(error, INPUT_ERRORS):
+    if isinstance(error, input_errors()):
         return str(error), EXIT_INPUT
-    if isinstance(error, KeyboardInterrupt | typer.Abort):
+    if isinstance(error, KeyboardInterrupt):
         return "interrupted", EXIT_INTERRUPTED
     message = f"internal error: {type(error).__name__}: {error}"
     return message + "; please report it with the traceback that --debug shows", EXIT_INTERNAL
@@ -75,9 +128,8 @@ def _describe(error: BaseException) -> tuple[str, int]:
 
 def report(error: BaseException, debug: bool) -> int:
     """Print ``error`` (one line, or a traceback and the line when ``debug``); its exit code."""
-    # `vm` or `vm ir` alone: typer has printed the help already (and tests the name as we do)
-    if type(error).__name__ == "NoArgsIsHelpError":
-        return EXIT_USAGE
+    if isinstance(error, Exit):
+        return error.code
     message, code = _describe(error)
     if debug:
         traceback.print_exception(error, file=sys.stderr)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import platform
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
-
-import typer
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # rich is imported when a report is drawn: `vm run` does not pay for it
     from rich.console import Console
@@ -119,13 +118,18 @@ def collect() -> Info:
     )
 
 
-def info(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
+def register(parser: argparse.ArgumentParser) -> None:
+    """`vm info`'s option and handler."""
+    parser.add_argument("--json", action="store_true", dest="as_json",
+                        help="Print the report as JSON.")
+    parser.set_defaults(handler=lambda args: info(args.as_json))
+
+
+def info(as_json: bool = False) -> None:
     """Show installed packages, frontends, accelerators, KVM and the host."""
     report = collect()
     if as_json:
-        typer.echo(json.dumps(dataclasses.asdict(report), indent=2))
+        print(json.dumps(dataclasses.asdict(report), indent=2))
     else:
         from rich.console import Console
 

@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
-from typing import Annotated
-
-import typer
 
 import vm_ir
-from vm_cli.errors import EXIT_INPUT, CliError, error_line
-
-app = typer.Typer(help="Check, optimise and run vm-ir text files.", no_args_is_help=True)
+from vm_cli.errors import EXIT_INPUT, CliError, Exit, error_line
 
 MEMORY_SIZE = 64 * 1024
 """Bytes of zeroed guest memory, at address 0, that `vm ir run` gives the function."""
 
-FileArg = Annotated[Path, typer.Argument(metavar="FILE.vmir", help="A vm-ir text file.")]
+
+def register(group: argparse.ArgumentParser) -> None:
+    """`vm ir check`, `vm ir opt` and `vm ir run`: their arguments and handlers."""
+    group.set_defaults(handler=None, group=group)
+    sub = group.add_subparsers(title="commands", metavar="COMMAND", parser_class=type(group))
+    parsers = {}
+    for name, function, handler in (
+        ("check", check, lambda a: check(a.path)),
+        ("opt", opt, lambda a: opt(a.path)),
+        ("run", run_function, lambda a: run_function(a.path, a.func, a.args, a.state, a.mem)),
+    ):
+        doc = function.__doc__ or ""
+        parser = sub.add_parser(name, help=doc.split("\n\n")[0], description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.add_argument("path", metavar="FILE.vmir", type=Path, help="A vm-ir text file.")
+        parser.set_defaults(handler=handler)
+        parsers[name] = parser
+    run = parsers["run"]
+    run.add_argument("--func", "-f",
+                     help="The function to run (default: the only one, or @main).")
+    run.add_argument("--args", "-a", metavar="VALUES", action="append",
+                     help="Argument values, in the function's parameter types; repeat the "
+                          "option or separate values with commas: --args 3,-1,0x10.")
+    run.add_argument("--state", "-s", metavar="FIELD=VALUE", action="append",
+                     help="Set a field of the guest state first: pc=0x1000, x[3]=7. "
+                          "Repeatable.")
+    run.add_argument("--mem", "-m", metavar="ADDR:TYPE=VALUE", action="append",
+                     help=f"Store a value in the {MEMORY_SIZE // 1024} KiB guest memory "
+                          "first: 0x100:i32=7. Repeatable.")
 
 
 def load(path: Path) -> vm_ir.Module:
@@ -34,40 +58,23 @@ def load(path: Path) -> vm_ir.Module:
     for problem in problems:
         error_line(str(problem))
     if problems:
-        raise typer.Exit(EXIT_INPUT)
+        raise Exit(EXIT_INPUT)
     return module
 
 
-@app.command()
-def check(path: FileArg) -> None:
+def check(path: Path) -> None:
     """Parse and verify FILE; print each error with its location."""
     module = load(path)
-    typer.echo(f"{path}: ok ({len(module.functions)} functions)")
+    print(f"{path}: ok ({len(module.functions)} functions)")
 
 
-@app.command()
-def opt(path: FileArg) -> None:
+def opt(path: Path) -> None:
     """Parse, verify and optimise FILE; print the optimised module."""
-    typer.echo(vm_ir.print_module(vm_ir.optimize(load(path))), nl=False)
+    print(vm_ir.print_module(vm_ir.optimize(load(path))), end="")
 
 
-@app.command("run")
-def run_function(
-    path: FileArg,
-    func: Annotated[str | None, typer.Option(
-        "--func", "-f", help="The function to run (default: the only one, or @main).")] = None,
-    args: Annotated[list[str] | None, typer.Option(
-        "--args", "-a", metavar="VALUES",
-        help="Argument values, in the function's parameter types; repeat the option or "
-        "separate values with commas: --args 3,-1,0x10.")] = None,
-    state: Annotated[list[str] | None, typer.Option(
-        "--state", "-s", metavar="FIELD=VALUE",
-        help="Set a field of the guest state first: pc=0x1000, x[3]=7. Repeatable.")] = None,
-    mem: Annotated[list[str] | None, typer.Option(
-        "--mem", "-m", metavar="ADDR:TYPE=VALUE",
-        help=f"Store a value in the {MEMORY_SIZE // 1024} KiB guest memory first: "
-        "0x100:i32=7. Repeatable.")] = None,
-) -> None:
+def run_function(path: Path, func: str | None = None, args: list[str] | None = None,
+                 state: list[str] | None = None, mem: list[str] | None = None) -> None:
     """Run a function of FILE with the reference evaluator and print what it returns.
 
     Prints each returned value on its own line, or `exit PC`, or `trap KIND` (`at ADDR`).
@@ -89,7 +96,7 @@ def run_function(
     result = vm_ir.evaluate(module, function, arguments, state=guest_state, memory=memory,
                             check=False)
     for line in format_result(result, function.returns):
-        typer.echo(line)
+        print(line)
 
 
 def format_result(result: vm_ir.Result, types: list[vm_ir.Type]) -> list[str]:

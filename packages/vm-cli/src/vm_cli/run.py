@@ -10,56 +10,53 @@ kernel would report it).
 
 from __future__ import annotations
 
-import enum
+import argparse
 import gc
-from typing import Annotated
-
-import typer
 
 from vm_runtime.linux import AccelMismatch, Options, choose_accel, run_program
 
 from .errors import EXIT_USAGE, CliError
 
-
-class AccelChoice(enum.StrEnum):
-    auto = "auto"
-    kvm = "kvm"
-    none = "none"
+ENGINES = ("interp", "jit", "auto")
+ACCELS = ("auto", "kvm", "none")
 
 
-class EngineChoice(enum.StrEnum):
-    interp = "interp"
-    jit = "jit"
-    auto = "auto"
+def register(parser: argparse.ArgumentParser) -> None:
+    """`vm run`'s arguments (PROGRAM, ARGS and the options before them) and handler."""
+    parser.description = ("Run PROGRAM with ARGS under user-mode emulation (x86_64 programs "
+                          "under KVM). Everything after PROGRAM is the guest's.")
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="Execution engine (default: auto).")
+    parser.add_argument("--stats", action="store_true", help="Print execution statistics.")
+    parser.add_argument("--trace", action="store_true", help="Print each translated block.")
+    parser.add_argument("--strace", action="store_true", help="Print each syscall.")
+    parser.add_argument(
+        "--accel", choices=ACCELS, default="auto",
+        help="Hardware acceleration: kvm runs x86_64 programs natively under KVM; auto (the "
+             "default) picks it for x86_64 programs when /dev/kvm works; none emulates.")
+    parser.add_argument("program", metavar="PROGRAM",
+                        help="The guest program (a static Linux ELF).")
+    guest_args = parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER,
+                                     help="The guest's arguments.")
+    guest_args.required = False  # argparse counts "the rest" as required, and it may be empty
+    parser.set_defaults(handler=run)
 
 
-def run(
-    ctx: typer.Context,
-    program: Annotated[str, typer.Argument(help="The guest program (a static Linux ELF).")],
-    engine: Annotated[EngineChoice, typer.Option("--engine", help="Execution engine.")] = (
-        EngineChoice.auto),
-    stats: Annotated[bool, typer.Option("--stats", help="Print execution statistics.")] = False,
-    trace: Annotated[bool, typer.Option("--trace", help="Print each translated block.")] = False,
-    strace: Annotated[bool, typer.Option("--strace", help="Print each syscall.")] = False,
-    accel: Annotated[AccelChoice, typer.Option(
-        "--accel", help="Hardware acceleration: kvm runs x86_64 programs natively under KVM; "
-                        "auto (the default) picks it for x86_64 programs when /dev/kvm works; "
-                        "none emulates.")] = AccelChoice.auto,
-) -> None:
-    """Run PROGRAM with ARGS under user-mode emulation (x86_64 programs under KVM)."""
-    options = Options(engine=engine.value, strace=strace, trace=trace, stats=stats)
-    chosen, _why = choose_accel(program, accel.value)
+def run(args: argparse.Namespace) -> int:
+    """``vm run``: the guest's exit status."""
+    options = Options(engine=args.engine, strace=args.strace, trace=args.trace,
+                      stats=args.stats)
+    chosen, _why = choose_accel(args.program, args.accel)
     if chosen == "kvm":
-        if trace:
+        if args.trace:
             raise CliError("--trace shows translated blocks, and under KVM nothing is "
                            "translated: leave out --trace or --accel kvm", EXIT_USAGE)
         options.engine = "kvm"
     tune_gc()
     try:
-        status = run_program(program, [program, *ctx.args], options=options)
+        return run_program(args.program, [args.program, *args.args], options=options)
     except AccelMismatch as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    raise typer.Exit(status)
 
 
 def tune_gc() -> None:
@@ -72,7 +69,3 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-
-
-CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True,
-           "allow_interspersed_args": False}

@@ -7,7 +7,6 @@ lays out argc, argv, envp and the auxiliary vector as the kernel does.
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ EM_ALL = {0x03: "i386", 0x28: "arm", 0x08: "mips", 0x14: "ppc", 0x15: "ppc64", 0
           0x2B: "sparcv9", 0x32: "ia64", 0x3E: "x86_64", 0xB7: "aarch64", 0xF3: "riscv",
           0x102: "loongarch"}
 
+ET_EXEC, ET_DYN = 2, 3
+ET_NAMES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
 PT_LOAD, PT_INTERP, PT_PHDR, PT_GNU_STACK = 1, 3, 6, 0x6474E551
 PF_X, PF_W, PF_R = 1, 2, 4
 
@@ -85,34 +86,28 @@ def inspect_elf(path: str, data: bytes | None = None) -> ElfInfo:
         return _parse(path, data)
     except LoadError:
         raise
-    except Exception as exc:  # pyelftools and struct raise many kinds on corrupt files
+    except Exception as exc:  # anything else a corrupt file makes us trip on
         raise LoadError(path, f"corrupt ELF file ({type(exc).__name__}: {exc})") from None
 
 
 def _parse(path: str, data: bytes) -> ElfInfo:
-    from elftools.elf.elffile import ELFFile
-
-    elf = ELFFile(io.BytesIO(data))
-    header = elf.header
-    machine_raw = header["e_machine"]
-    machine = machine_raw if isinstance(machine_raw, int) else _EM_CODES.get(machine_raw, -1)
+    # Linux reads the ELF header and the program headers, nothing else (no section headers,
+    # which a stripped or hand-made program may lack or garble); so does this.
+    (etype, machine, _version, entry, phoff, _shoff, _flags, _ehsize, phentsize,
+     phnum) = _EHDR.unpack_from(data, 16)
     arch = EM_NAMES.get(machine)
     if arch is None:
-        name = EM_ALL.get(machine, str(machine_raw))
+        name = EM_ALL.get(machine, str(machine))
         raise LoadError(path, f"unsupported architecture {name}",
                         "vm runs riscv64, aarch64 and x86_64 programs")
-    etype = header["e_type"]
-    if etype not in ("ET_EXEC", "ET_DYN"):
-        raise LoadError(path, f"not an executable (ELF type {etype})")
-    if header["e_phentsize"] != 56 or header["e_phnum"] == 0:
+    if etype not in (ET_EXEC, ET_DYN):
+        raise LoadError(path, f"not an executable (ELF type {ET_NAMES.get(etype, etype)})")
+    if phentsize != _PHDR.size or phnum == 0:
         raise LoadError(path, "corrupt ELF file (bad program header table)")
-    if header["e_phoff"] + header["e_phnum"] * 56 > len(data):
+    if phoff + phnum * _PHDR.size > len(data):
         raise LoadError(path, "truncated ELF file (program headers past the end)")
     segments = []
-    phoff = header["e_phoff"]
-    for i in range(header["e_phnum"]):
-        # read the program headers directly: pyelftools' segment objects parse what the
-        # loader does not need (a PT_DYNAMIC looks for section headers) and fail on it
+    for i in range(phnum):
         ptype, flags, offset, vaddr, _paddr, filesz, memsz, _align = _PHDR.unpack_from(
             data, phoff + i * _PHDR.size)
         if ptype == PT_INTERP:
@@ -128,14 +123,12 @@ def _parse(path: str, data: bytes) -> ElfInfo:
             segments.append(seg)
     if not segments:
         raise LoadError(path, "no loadable segments")
-    return ElfInfo(path, arch, machine, etype == "ET_DYN", header["e_entry"], header["e_phoff"],
-                   header["e_phentsize"], header["e_phnum"], tuple(segments), data)
+    return ElfInfo(path, arch, machine, etype == ET_DYN, entry, phoff, phentsize, phnum,
+                   tuple(segments), data)
 
 
+_EHDR = struct.Struct("<HHIQQQIHHH")  # Elf64_Ehdr from e_type to e_phnum, little-endian
 _PHDR = struct.Struct("<IIQQQQQQ")  # Elf64_Phdr, little-endian
-
-_EM_CODES = {"EM_RISCV": 0xF3, "EM_AARCH64": 0xB7, "EM_X86_64": 0x3E, "EM_386": 0x03,
-             "EM_ARM": 0x28}
 
 
 @dataclass
