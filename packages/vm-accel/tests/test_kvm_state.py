@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 
 import pytest
@@ -187,6 +188,22 @@ def test_close_releases_every_fd_and_mapping() -> None:
         vcpus[0].get_regs()
     vm.close()  # twice is fine
     hv.close()
+
+
+def test_fd_floor_numbers_every_descriptor_above_it() -> None:
+    before = _fds()
+    free_low = os.open("/dev/null", os.O_RDONLY)  # the lowest free number, for comparison
+    os.close(free_low)
+    with KvmHypervisor(fd_floor=700) as hv, hv.create_vm() as vm:
+        vm.create_vcpu(0)
+        vm.create_vcpu(1)
+        ours = {int(fd) for fd in _fds() - before}
+        assert len(ours) == 4 and min(ours) >= 700, ours
+        assert fcntl.fcntl(min(ours), fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        probe = os.open("/dev/null", os.O_RDONLY)  # nothing was left behind down there
+        os.close(probe)
+        assert probe == free_low
+    assert _fds() == before
 
 
 def test_vcpu_index_twice() -> None:

@@ -9,7 +9,7 @@ import os
 from vm_accel.kvm import uapi
 from vm_accel.kvm.api import probe
 from vm_accel.kvm.errors import KvmIoctlError
-from vm_accel.kvm.ioctl import KvmDescriptor, ioctl, try_ioctl
+from vm_accel.kvm.ioctl import KvmDescriptor, above, ioctl, try_ioctl
 from vm_accel.kvm.signals import install_kick_handler
 from vm_accel.kvm.vm import KvmVm
 from vm_core import AcceleratorUnavailable, Bus
@@ -28,7 +28,7 @@ class KvmHypervisor(KvmDescriptor):
     name = "kvm"
     _closed_fix = "create a new KvmHypervisor"
 
-    def __init__(self, device_path: str | None = None) -> None:
+    def __init__(self, device_path: str | None = None, *, fd_floor: int = 0) -> None:
         found = probe(device_path)
         if not found.usable:
             raise AcceleratorUnavailable("kvm", found.reason, found.fix)
@@ -41,6 +41,10 @@ class KvmHypervisor(KvmDescriptor):
             raise AcceleratorUnavailable(
                 "kvm", f"cannot open {self.device_path}: {os.strerror(e.errno or 0)}"
             ) from None
+        #: the descriptors of this hypervisor, its VMs and their vCPUs are numbered from here
+        #: (a user-mode runner keeps its own out of the way of the guest's)
+        self.fd_floor = fd_floor
+        fd = above(fd, fd_floor)
         self._own(fd)
         self.vcpu_mmap_size: int = ioctl(fd, uapi.KVM_GET_VCPU_MMAP_SIZE)
         self._supported_cpuid: list[uapi.kvm_cpuid_entry2] | None = None
@@ -86,7 +90,7 @@ class KvmHypervisor(KvmDescriptor):
         A bus left out is replaced by an empty one, so every such access raises
         `BusUnmappedError` from `KvmVcpu.run`.
         """
-        fd = ioctl(self.fd, uapi.KVM_CREATE_VM, 0)
+        fd = above(ioctl(self.fd, uapi.KVM_CREATE_VM, 0), self.fd_floor)
         return KvmVm(self, fd, mmio_bus=mmio_bus, pio_bus=pio_bus)
 
     def close(self) -> None:

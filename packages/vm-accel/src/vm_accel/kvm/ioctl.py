@@ -7,6 +7,7 @@ Functions of a `ctypes.CDLL` release the GIL for the duration of the call, so a
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import functools
 import mmap
 import os
@@ -92,6 +93,19 @@ def unmap(addr: int, size: int) -> None:
     """munmap a mapping made by `map_shared`."""
     if _libc().munmap(addr, size) < 0:
         raise KvmIoctlError("munmap of the vCPU run area", ctypes.get_errno())
+
+
+def above(fd: int, floor: int) -> int:
+    """``fd`` renumbered to the lowest free number at or above ``floor`` (close-on-exec), or
+    ``fd`` itself when it is there already or nothing is free up there."""
+    if fd >= floor:
+        return fd
+    try:
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    except OSError:
+        return fd
+    os.close(fd)
+    return high
 
 
 class KvmDescriptor:

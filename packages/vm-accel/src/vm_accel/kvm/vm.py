@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from vm_accel.kvm import uapi
 from vm_accel.kvm.errors import KvmError, KvmIoctlError
-from vm_accel.kvm.ioctl import KvmDescriptor, ioctl, try_ioctl
+from vm_accel.kvm.ioctl import KvmDescriptor, above, ioctl, try_ioctl
 from vm_accel.kvm.vcpu import KvmVcpu
 from vm_core import PAGE_SIZE, Bus, RamRegion
 
@@ -148,7 +148,7 @@ class KvmVm(KvmDescriptor):
         """
         if index in self._vcpus and not self._vcpus[index].closed:
             raise KvmError(f"vCPU {index} already exists", "use another index or close it first")
-        fd = ioctl(self.fd, uapi.KVM_CREATE_VCPU, index)
+        fd = above(ioctl(self.fd, uapi.KVM_CREATE_VCPU, index), self.hypervisor.fd_floor)
         vcpu = KvmVcpu(self, index, fd)
         self._vcpus[index] = vcpu
         if cpuid:

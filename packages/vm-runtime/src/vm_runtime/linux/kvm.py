@@ -111,28 +111,8 @@ class _Region:
 
 FD_FLOOR = 512
 """The engine's own descriptors (/dev/kvm, the VM, the vCPUs) are numbered from here, out of
-the way of the guest's, which must get the numbers a native run would get."""
-
-
-class _HighFds:
-    """``with _HighFds():`` descriptors opened inside get numbers at or above ``FD_FLOOR``:
-    every free number below it is held by a placeholder meanwhile."""
-
-    def __enter__(self) -> None:
-        self.held: list[int] = []
-        try:
-            while True:
-                fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-                if fd >= FD_FLOOR:
-                    os.close(fd)
-                    break
-                self.held.append(fd)
-        except OSError:  # out of descriptors: the engine's take what is left
-            pass
-
-    def __exit__(self, *exc: object) -> None:
-        for fd in self.held:
-            os.close(fd)
+the way of the guest's, which must get the numbers a native run would get (KvmHypervisor's
+``fd_floor``)."""
 
 
 class _Stats:
@@ -187,8 +167,7 @@ class KvmEngine:
         self.vcpus: list[Any] = []
         self.next_index = 0
         try:
-            with _HighFds():
-                self.hv = KvmHypervisor(os.environ.get(DEVICE_ENV) or None)
+            self.hv = KvmHypervisor(os.environ.get(DEVICE_ENV) or None, fd_floor=FD_FLOOR)
         except AcceleratorUnavailable as exc:
             raise KvmUnavailable(f"KVM cannot be used: {exc.reason}", _NO_KVM_FIX) from None
         #: AT_HWCAP as Linux gives it on x86_64: CPUID.1:EDX, here as KVM reports it
@@ -260,8 +239,7 @@ class KvmEngine:
 
     # -- the VM ---------------------------------------------------------------------------------
     def _create_vm(self) -> None:
-        with _HighFds():
-            self.vm = self.hv.create_vm()
+        self.vm = self.hv.create_vm()
         mem = self.mem
         self.vm.map_ram(_Region(0, self.size, mem.base, "guest address space"))
         self.sys_region = _Region(self.sys_base, self.sys_size, self.sys_host, "vm system region")
@@ -292,8 +270,7 @@ class KvmEngine:
         old = (self.vm, self.hv, self.vcpus)
         self.vcpus = []
         self.next_index = 0
-        with _HighFds():
-            self.hv = KvmHypervisor(os.environ.get(DEVICE_ENV) or None)
+        self.hv = KvmHypervisor(os.environ.get(DEVICE_ENV) or None, fd_floor=FD_FLOOR)
         self._create_vm()
         self.generation += 1
         del old  # their descriptors are closed by their finalizers
@@ -346,8 +323,7 @@ class KvmEngine:
         cpu = state.vcpu
         if cpu is None or cpu.engine_vm is not self.vm:
             with self.lock:
-                with _HighFds():
-                    vcpu = self.vm.create_vcpu(self.next_index)
+                vcpu = self.vm.create_vcpu(self.next_index)
                 cpu = _Cpu(self, vcpu, state)
                 self.next_index += 1
                 self.vcpus.append(cpu)
