@@ -6,8 +6,10 @@ The programs: every guest of tests-integration/guests built for x86_64 by
 ``tools/build_guests.py --arch x86_64`` (Debian's gcc, ``-static -O2``; bench_cpu with one
 iteration), and small programs of this file's own compiled the same way into the test's
 scratch directory (a guest that maps, unmaps, protects and faults at random; a guest that
-spins in user code while a host signal arrives). Bad input: a program of another architecture
-with ``--accel kvm``, and a missing KVM device (``VM_KVM_DEVICE``).
+spins in user code while a host signal arrives), and Debian's busybox-static for amd64 running
+every case of busybox_cases.py (shell scripts, checksums, gzip, text tools) in a scratch
+directory prepared for each run. Bad input: a program of another architecture with
+``--accel kvm``, and a missing KVM device (``VM_KVM_DEVICE``).
 
 Everything here needs /dev/kvm and an x86_64 host with gcc; without them the tests skip with
 the reason.
@@ -28,6 +30,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import guestlib
+from busybox_cases import BUSYBOX_CASES, Case, prepare
 
 ARCH = "x86_64"
 VM_TIMEOUT = 300.0
@@ -370,6 +373,30 @@ def test_host_signals_reach_a_guest_running_user_code(tmp_path: Path) -> None:
                    tmp_path)
     assert native == (0, b"ready\ngot 10101\ngot 15101\n")
     assert vm == native
+
+
+# -- busybox -------------------------------------------------------------------------------------------
+# Natively, busybox sh runs an applet by exec'ing /proc/self/exe, as it does under `vm run`, so
+# both runs get the same fixed environment and no applet PATH.
+@needs_kvm
+@pytest.mark.parametrize("case", BUSYBOX_CASES, ids=[c.id for c in BUSYBOX_CASES])
+def test_busybox_matches_native(case: Case, tmp_path: Path) -> None:
+    binary = guestlib.busybox(ARCH)
+    runs = {}
+    for who in ("native", "vm"):
+        work = tmp_path / who
+        work.mkdir()
+        prepare(work)
+        if case.setup is not None:
+            case.setup(work)
+        if who == "native":
+            runs[who] = guestlib.run_native(binary, case.args, stdin=case.stdin,
+                                            env=guestlib.DEFAULT_ENV, cwd=work,
+                                            timeout=VM_TIMEOUT)
+        else:
+            runs[who] = run_vm(binary, case.args, stdin=case.stdin, env=guestlib.DEFAULT_ENV,
+                               cwd=work)
+    assert_same(f"busybox {case.id}", runs["native"], runs["vm"])
 
 
 # -- bad input ----------------------------------------------------------------------------------------
