@@ -248,3 +248,74 @@ def test_perf_map_names_the_native_code() -> None:
     starts = [start for start, *_ in ranges]
     assert len(set(starts)) == len(starts)
     assert all(end > start for start, end, _ in ranges)
+
+
+def _spin(words: list[int]):
+    """``words`` (a loop that never ends) to be run by a JitEngine on a thread of its own:
+    the engine, the state, the memory, the thread and where its ``run`` result goes."""
+    import threading
+
+    memory_mod = pytest.importorskip("vm_runtime.linux.memory")
+    from vm_engine_jit import state_class
+    from vm_engine_jit.jit import JitEngine
+    from vm_frontend_riscv.frontend import RiscvFrontend
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import interp_support as s
+
+    frontend = RiscvFrontend()
+    mem = memory_mod.AddressSpace(1 << 24)
+    mem.map(0x10000, 0x1000, memory_mod.PROT_READ | memory_mod.PROT_EXEC)
+    mem.write_unchecked(0x10000, s.code(*words))
+    engine = JitEngine(frontend, hot_runs=2, background=False)
+    engine.on_translate = lambda block: mem.mark_code(block.pc, block.length)
+    state = state_class(frontend.state_layout)()
+    state.pc = 0x10000
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(engine.run(state, mem)), daemon=True)
+    return engine, state, mem, thread, result
+
+
+@pytest.mark.parametrize("shape", ["one-block", "three-blocks"])
+def test_kick_stops_native_code_that_never_leaves(shape: str) -> None:
+    """A loop that runs forever in native code (a block looping on itself, or blocks chained
+    to each other), run with no instruction budget, returns soon after another thread
+    ``kick``s it: with no trap, at a pc of the loop, having run natively."""
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import interp_support as s
+
+    if shape == "one-block":
+        words = [s.addi("a0", "a0", 1), s.addi("a1", "a1", 2), s.jal("zero", -8)]
+    else:
+        words = [s.addi("a0", "a0", 1),              # 0x10000
+                 s.branch("beq", "a0", "zero", 8),   # never taken: ends a block
+                 s.addi("a1", "a1", 2),              # 0x10008
+                 s.branch("bne", "a1", "zero", -12)]  # always taken, back to 0x10000
+    engine, state, _mem, thread, result = _spin(words)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not engine.native and time.monotonic() < deadline:  # compiled at its second run
+        time.sleep(0.01)
+    time.sleep(0.2)  # and now running natively, without end
+    assert engine.native, "the loop was never compiled"
+    assert thread.is_alive()
+    engine.kick(state)
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "kick did not stop the loop"
+    assert result == [None]
+    assert 0x10000 <= state.pc < 0x10000 + 4 * len(words)
+    assert engine.native_insns > 10_000
+    assert state.x[11] == 2 * state.x[10] or state.x[11] == 2 * state.x[10] - 2
+
+
+def test_a_kick_before_run_makes_it_return_at_once() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import interp_support as s
+
+    engine, state, mem, _thread, _ = _spin([s.addi("a0", "a0", 1), s.jal("zero", -4)])
+    engine.kick(state)  # as if the signal came while the thread was on its way to ``run``
+    assert engine.run(state, mem) is None
+    assert state.pc == 0x10000 and state.x[10] == 0
+    assert id(state) not in engine._kicked  # the kick was for that run only

@@ -414,7 +414,7 @@ def test_compilers_are_independent_and_code_outlives_its_module_batches() -> Non
 def test_the_context_block_layout_is_documented() -> None:
     assert CTX == {"state": 0, "mem_host": 8, "mem_guest": 16, "mem_size": 24, "perms": 32,
                    "args": 40, "rets": 48, "helpers": 56, "exit_pc": 64, "trap_addr": 72,
-                   "trap_flags": 80, "user": 88, "link": 96}
+                   "trap_flags": 80, "user": 88, "link": 96, "stop": 104}
     assert PERM_RW == 3
 
 

@@ -37,6 +37,8 @@ The context block (``JitContext``, 8-byte fields, offsets in ``CTX``)::
     96  link        set by an ``exit`` that could not chain: the address of its link cell,
                     which the dispatcher points at the record of the block it finds next
                     (``lower._FunctionLowering._finish_out``, ``dispatch.py``)
+    104 stop        non-zero: leave native code soon (another thread's ``kick``): no exit
+                    chains, no edge inside region code loops, the dispatcher returns
 
 A block record (``RECORD``, three 8-byte words: guest pc, function address, helper table) is
 what a link cell points at; the engine zeroes the function word when that code is dropped.
@@ -105,6 +107,7 @@ class JitContext(ctypes.Structure):
         ("trap_flags", ctypes.c_uint64),
         ("user", ctypes.c_uint64),
         ("link", ctypes.c_uint64),
+        ("stop", ctypes.c_uint64),
     ]
 
 

@@ -7,8 +7,8 @@ Python, looking each next pc up in a hash table of compiled blocks.
 
 Each entry has a counter, counted up on each run of its block; one that reaches 0 stops the
 loop with ``STATUS_HOT`` before the block runs (the engine then compiles a region there).
-It stops with ``STATUS_EXITED`` when the next pc has no compiled block or the instruction
-budget ``io.left`` is spent (``io.pc``: where to go on), else with the status of the block
+It stops with ``STATUS_EXITED`` when the next pc has no compiled block, the instruction
+budget ``io.left`` is spent or the context's ``stop`` is set (``io.pc``: where to go on), else with the status of the block
 that trapped or failed (``io.pc``: that block's start). Before each block it stores the
 block's pc in the state struct, its helper table in the context and the budget left in the
 context's ``user`` field, which compiled code counts down (``lower.Region``); what it counted
@@ -47,6 +47,8 @@ entry:
   %linkaddr = add i64 %ctx, {link}
   %linkptr = inttoptr i64 %linkaddr to ptr
   store i64 0, ptr %linkptr
+  %stopaddr = add i64 %ctx, {stop}
+  %stopptr = inttoptr i64 %stopaddr to ptr
   %useraddr = add i64 %ctx, {user}
   %userptr = inttoptr i64 %useraddr to ptr
   %iopc = inttoptr i64 %io to ptr
@@ -68,7 +70,10 @@ loop:
   %ran = phi i64 [ %ran0, %entry ], [ %ran2, %cont ]
   %blk = phi i64 [ %blk0, %entry ], [ %blk2, %cont ]
   %spent = icmp sle i64 %left, 0
-  br i1 %spent, label %done, label %hash
+  %stopv = load volatile i64, ptr %stopptr
+  %stopped = icmp ne i64 %stopv, 0
+  %leave = or i1 %spent, %stopped
+  br i1 %leave, label %done, label %hash
 hash:
   %h0 = lshr i64 %pc, 1
   %h = and i64 %h0, %mask
@@ -156,9 +161,9 @@ def _compiled() -> object:
             from .engine import PERF_MAP, _init_target, write_perf_map
 
             _init_target()
-            ref = llvm.parse_assembly(_IR.format(helpers=CTX["helpers"], exit_pc=CTX["exit_pc"],
-                                                 user=CTX["user"], link=CTX["link"],
-                                                 hot=STATUS_HOT))
+            ref = llvm.parse_assembly(_IR.format(
+                helpers=CTX["helpers"], exit_pc=CTX["exit_pc"], user=CTX["user"],
+                link=CTX["link"], stop=CTX["stop"], hot=STATUS_HOT))
             ref.verify()
             target = llvm.Target.from_triple(llvm.get_process_triple())
             tm = target.create_target_machine(opt=2, jit=True)

@@ -202,10 +202,12 @@ class Builder:
             offset = const("i64", offset)
         return self._emit("ptr", f"getelementptr i8, ptr {base.ref}, {offset.ty} {offset.ref}")
 
-    def load(self, ty: str, ptr: Val, align: int = 1, order: str | None = None) -> Val:
+    def load(self, ty: str, ptr: Val, align: int = 1, order: str | None = None,
+             volatile: bool = False) -> Val:
         if order is not None:
             return self._emit(ty, f"load atomic {ty}, ptr {ptr.ref} {order}, align {align}")
-        return self._emit(ty, f"load {ty}, ptr {ptr.ref}, align {align}")
+        kind = "load volatile" if volatile else "load"
+        return self._emit(ty, f"{kind} {ty}, ptr {ptr.ref}, align {align}")
 
     def store(self, value: Val, ptr: Val, align: int = 1, order: str | None = None) -> None:
         if order is not None:

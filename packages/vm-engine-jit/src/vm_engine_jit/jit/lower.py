@@ -298,7 +298,8 @@ class _FunctionLowering:
             b.at(edge)
             left = self._cached_load("budget")
             out = self.fn.block(f"b{k}.spent")
-            b.cbr(b.icmp("sgt", left, const("i64", 0)), enter, out)
+            b.cbr(b.op("and", b.icmp("sgt", left, const("i64", 0)), self._not_stopped()),
+                  enter, out)
             b.at(out)
             self._leave(const("i64", STATUS_EXITED), const("i64", member.pc))
         for k, member in enumerate(region.members):
@@ -420,6 +421,7 @@ class _FunctionLowering:
         left = b.load("i64", b.gep(self.ctx, CTX["user"]), 8)
         go = b.op("and", b.icmp("eq", b.load("i64", record, 8), pc),
                   b.op("and", b.icmp("ne", target, zero), b.icmp("sgt", left, zero)))
+        go = b.op("and", go, self._not_stopped())
         b.cbr(go, chain, miss)
         b.at(chain)
         self._ctx_store("helpers", b.load("i64", b.gep(record, 16), 8))
@@ -433,6 +435,12 @@ class _FunctionLowering:
         b.ret(status)
         b.at(done)
         b.ret(status)
+
+    def _not_stopped(self) -> Val:
+        """Whether ``ctx->stop`` is clear: read anew each time (volatile), so that a loop sees
+        another thread's ``kick``."""
+        stop = self.b.load("i64", self.b.gep(self.ctx, CTX["stop"]), 8, volatile=True)
+        return self.b.icmp("eq", stop, const("i64", 0))
 
     def _expand_syncs(self) -> None:
         # the state pointer is loaded in the prologue; make sure it is there before rendering

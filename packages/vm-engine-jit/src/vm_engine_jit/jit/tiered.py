@@ -115,7 +115,7 @@ class _Native:
 class _Run:
     """One ``run`` in progress: the context block, state struct and the Python state."""
 
-    __slots__ = ("buf", "ctx", "error", "hctx", "state")
+    __slots__ = ("buf", "ctx", "error", "hctx", "state", "stopped")
 
     def __init__(self, buf: Any, state: Any, hctx: HelperContext) -> None:
         self.ctx = JitContext()
@@ -123,6 +123,12 @@ class _Run:
         self.state = state
         self.hctx = hctx
         self.error: BaseException | None = None
+        #: ``kick``ed: return soon (``ctx.stop`` tells native code the same)
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.ctx.stop = 1
 
 
 class JitEngine:
@@ -174,6 +180,8 @@ class JitEngine:
                         and f.type.bytes <= 8]
         self._wide = [f for f in layout.fields if f.type.bytes > 8]
         self._active: dict[int, _Run] = {}
+        #: ids of guest states ``kick``ed while no run of theirs was active (or about to be)
+        self._kicked: set[int] = set()
         self._trampolines: dict[str, Any] = {}
         #: held while the tables of compiled code change (guest threads share the engine)
         self._lock = threading.RLock()
@@ -671,6 +679,16 @@ class JitEngine:
                 self.invalidate_all()
         return memory.base, memory.size, ctypes.addressof(self._perms)
 
+    def kick(self, state: Any) -> None:
+        """Make the ``run`` of ``state`` (on another thread, now or about to start) return
+        soon: native code stops at its next block exit or loop edge, the interpreter before
+        its next block. A caller therefore need not bound ``run`` with ``max_insns`` to look
+        at its signals now and then: it kicks the thread that should."""
+        self._kicked.add(id(state))
+        for run in list(self._active.values()):
+            if run.state is state:
+                run.stop()
+
     def run(self, state: Any, memory: Any, *, max_insns: int | None = None) -> Trap | None:
         mem_host, mem_size, perms = self._perms_of(memory)
         budget = max_insns if max_insns is not None else 1 << 62
@@ -684,6 +702,8 @@ class JitEngine:
         ctx.perms = perms
         key = ctypes.addressof(ctx)
         self._active[key] = run
+        if id(state) in self._kicked:  # kicked on its way here: see ``kick``
+            run.stop()
         interp = self.interp
         stats = self.stats
         native = self.native
@@ -711,7 +731,7 @@ class JitEngine:
             in the engine). Else its run is counted here and the interpreter goes on, so that
             code waiting for its native version runs block after block without a round trip
             through this loop."""
-            if done or pc in native:
+            if done or run.stopped or pc in native:
                 return True
             if len(active) > 1 and pc not in plain and pc not in failed:
                 return True
@@ -726,7 +746,7 @@ class JitEngine:
 
         pc = state.pc
         try:
-            while insns < budget:
+            while insns < budget and not run.stopped:
                 if done:
                     self._drain()
                 nat = native_get(pc)
@@ -822,6 +842,7 @@ class JitEngine:
             if in_native:
                 self._from_native(buf, state)
             del self._active[key]
+            self._kicked.discard(id(state))
             if self._graveyard:
                 with self._lock:
                     for _, runs in self._graveyard:

@@ -293,8 +293,11 @@ class Process:
         engine = self.engine
         mem = self.mem
         state = thread.state
+        # an engine that can be kicked (``kick``) is, when a signal comes; another returns
+        # now and then to look
+        slice_ = None if getattr(engine, "kick", None) is not None else SIGNAL_CHECK_INSNS
         while True:
-            trap = engine.run(state, mem, max_insns=SIGNAL_CHECK_INSNS)
+            trap = engine.run(state, mem, max_insns=slice_)
             if trap is not None:
                 self.handle_trap(thread, trap)
                 thread.check_signals = True  # a syscall may have changed masks or queued one
@@ -659,7 +662,9 @@ class Process:
     @contextlib.contextmanager
     def forking(self):
         """Hold the locks other threads may hold, so that a forked child gets them free."""
-        locks = [self.lock, self.siglock, self.futex_lock, *_engine_locks()]
+        fork_locks = getattr(self.engine, "fork_locks", None)
+        locks = [self.lock, self.siglock, self.futex_lock, *_engine_locks(),
+                 *(fork_locks() if fork_locks is not None else ())]
         for lock in locks:
             lock.acquire()
         try:
