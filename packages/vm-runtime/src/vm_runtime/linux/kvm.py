@@ -7,7 +7,10 @@ user code runs natively at CPL3 in 64-bit mode, set up directly through KVM_SET_
 
 Memory (guest-physical = guest-virtual, "identity"):
 
-- ``[0, size)``: the process's ``AddressSpace`` host bytes, one KVM memory slot (no copy).
+- ``[0, size)``: the process's ``AddressSpace`` host bytes (no copy), in KVM memory slots of
+  ``SLOT_BYTES`` each, made when something is first mapped in them (a slot costs KVM time and
+  memory in proportion to its size: one of 16 GiB took 4 ms to make and more to tear down,
+  where a small program touches two of 1 GiB).
 - ``[size, size + SYSTEM_SIZE)``: the system region, a host allocation of ours in a second slot
   at guest-physical and virtual ``SYS = size``, above anything the guest can map:
   ``SYS+0x0000`` GDT, ``+0x1000`` IDT, ``+0x2000`` a spare TSS, ``+0x3000`` the stub page
@@ -48,6 +51,7 @@ from .arch.x86_64 import FXSAVE_SIZE, GPRS, HWCAP, X86State
 from .memory import PAGE_SHIFT, AddressSpace
 
 M64 = (1 << 64) - 1
+SLOT_BYTES = 1 << 30
 
 # offsets in the system region
 GDT_OFF, IDT_OFF, TSS_OFF, STUB_OFF = 0x0000, 0x1000, 0x2000, 0x3000
@@ -173,8 +177,11 @@ class KvmEngine:
         #: AT_HWCAP as Linux gives it on x86_64: CPUID.1:EDX, here as KVM reports it
         self.hwcap = next((e.edx for e in self.hv.supported_cpuid() if e.function == 1),
                           HWCAP)
+        #: the guest memory slots made so far: chunk (address // SLOT_BYTES) -> slot number
+        self.slots: dict[int, int] = {}
         self._create_vm()
-        if mem.perms[:].count(0) != len(mem.perms):  # the caller mapped something already
+        if mem.names:  # the caller mapped something already (else the table is all zero)
+            self._ensure_slots(0, self.size)
             self.sync_range(0, self.size)
         mem.on_prot_change = self.on_prot_change
 
@@ -240,8 +247,9 @@ class KvmEngine:
     # -- the VM ---------------------------------------------------------------------------------
     def _create_vm(self) -> None:
         self.vm = self.hv.create_vm()
-        mem = self.mem
-        self.vm.map_ram(_Region(0, self.size, mem.base, "guest address space"))
+        chunks, self.slots = self.slots, {}
+        for chunk in chunks:  # a VM made again (after a fork) has the slots the old one had
+            self._ensure_slots(chunk * SLOT_BYTES, 1)
         self.sys_region = _Region(self.sys_base, self.sys_size, self.sys_host, "vm system region")
         self.sys_slot = self.vm.map_ram(self.sys_region)
         # a one-page slot above everything, that nothing uses: removing it is how the page
@@ -249,6 +257,18 @@ class KvmEngine:
         self.flush_region = _Region(self.sys_base + self.sys_size, 1 << PAGE_SHIFT,
                                     self.sys_host, "vm flush slot")
         self.flush_slot = self.vm.map_ram(self.flush_region)
+
+    def _ensure_slots(self, addr: int, length: int) -> None:
+        """Give every ``SLOT_BYTES`` chunk of guest memory that [addr, addr+length) touches
+        its memory slot."""
+        first = addr // SLOT_BYTES
+        last = (min(addr + max(length, 1), self.size) - 1) // SLOT_BYTES
+        for chunk in range(first, last + 1):
+            if chunk not in self.slots:
+                base = chunk * SLOT_BYTES
+                region = _Region(base, min(SLOT_BYTES, self.size - base), self.mem.base + base,
+                                 f"guest memory {base:#x}")
+                self.slots[chunk] = self.vm.map_ram(region)
 
     def _forget_shadow_tables(self) -> None:
         """Make KVM forget what it derived from our page tables. A shadow-paging KVM (such as
@@ -278,6 +298,7 @@ class KvmEngine:
     def on_prot_change(self, addr: int, length: int) -> None:
         """The AddressSpace changed permissions of [addr, addr+length)."""
         with self.lock:
+            self._ensure_slots(addr, length)
             if self.sync_range(addr, length):
                 self._forget_shadow_tables()
                 self.generation += 1
