@@ -18,6 +18,7 @@ The exit codes:
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import traceback
@@ -72,6 +73,30 @@ class Exit(Exception):
         self.code = code
 
 
+def _columns() -> int:
+    """The terminal's width as shutil would give it, without importing shutil (which imports
+    zlib, bz2 and lzma): argparse asks for it at every ``add_argument``, in every `vm run`."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _columns() - 2 if width is None else width)
+
+
+class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """argparse's, with ``HelpFormatter``'s width."""
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, with failures raised for ``report`` instead of printed and exited on.
 
@@ -82,6 +107,7 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         # argparse's own pattern takes only "-5" and "-.5" for numbers (no lists, no inf)
         self._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf\b|nan\b)")

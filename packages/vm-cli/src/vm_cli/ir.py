@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import vm_ir
+from vm_cli import errors
 from vm_cli.errors import EXIT_INPUT, CliError, Exit, error_line
 
 MEMORY_SIZE = 64 * 1024
@@ -25,7 +26,7 @@ def register(group: argparse.ArgumentParser) -> None:
     ):
         doc = function.__doc__ or ""
         parser = sub.add_parser(name, help=doc.split("\n\n")[0], description=doc,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=errors.RawDescriptionHelpFormatter)
         parser.add_argument("path", metavar="FILE.vmir", type=Path, help="A vm-ir text file.")
         parser.set_defaults(handler=handler)
         parsers[name] = parser

@@ -51,7 +51,7 @@ def build_parser() -> errors.Parser:
     parser = errors.Parser(prog="vm", usage="vm [-h] [--debug] [--version] COMMAND [ARGS]...",
                            description="A multi-architecture virtual machine.",
                            epilog=f"commands:\n{listing}\n\n'vm COMMAND --help' tells more.",
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+                           formatter_class=errors.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true",
                         help="Show the traceback of a failure.")
     parser.add_argument("--version", action=_Version)
