@@ -15,7 +15,6 @@ asked (``Counter.set_total``): a Python method call per event would cost more th
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
@@ -116,6 +115,8 @@ class Registry:
                 if m.name == name}
 
     def json(self) -> str:
+        import json  # here: every vm run makes a Registry, few export one
+
         return json.dumps(self.snapshot(), sort_keys=True)
 
     def prometheus(self) -> str:
