@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import platform
 import stat
 import sys
 
@@ -101,7 +100,7 @@ def execve(p, t, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
         except (LoadError, OSError):
             raise Errno(ENOEXEC) from None
         _exec_emulator(p, target, argv, envp, mask, ignored, path)
-    elif machine is not None and machine == _HOST_MACHINES.get(platform.machine().lower()):
+    elif machine is not None and machine == _HOST_MACHINES.get(os.uname().machine.lower()):
         _exec_native(os.fsencode(target), argv, envp, mask, ignored)
     raise Errno(ENOEXEC)
 

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 from .numbers import TABLES, numbers_by_name
 
 _MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64",
              "riscv64": "riscv64"}
-HOST_ARCH = _MACHINES.get(platform.machine().lower(), "x86_64")
+HOST_ARCH = _MACHINES.get(os.uname().machine.lower(), "x86_64")
 HOST_NUMBERS: dict[str, int] = numbers_by_name(TABLES[HOST_ARCH])
 
 _libc = ctypes.CDLL(None, use_errno=True)
