@@ -228,11 +228,9 @@ class KvmEngine:
         for g in range(self.ngib):
             struct.pack_into("<Q", mm, self.pdpt_off + 8 * g,
                              (sys_base + self.pd_off + 0x1000 * g) | upper)
-        pdes = memoryview(mm)[self.pd_off:self.pd_off + self.nchunks * 8].cast("Q")
-        first_pt = sys_base + self.pte_off
-        for c in range(self.nchunks):
-            pdes[c] = (first_pt + 0x1000 * c) | upper
-        pdes.release()
+        first_pt = sys_base + self.pte_off  # page aligned: | upper is + upper
+        mm[self.pd_off:self.pd_off + self.nchunks * 8] = _array_q(
+            range(first_pt + upper, first_pt + upper + 0x1000 * self.nchunks, 0x1000))
         # the system's own first 2 MiB: supervisor pages, and the user-executable stub page
         sys_page = sys_base >> PAGE_SHIFT
         for i in range(PT_OFF >> PAGE_SHIFT):
