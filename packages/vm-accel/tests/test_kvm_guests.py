@@ -192,3 +192,32 @@ def test_spin_then_interrupt_pending_before_run() -> None:
         result = m.vcpu.run()
         assert result.kind is VcpuExitKind.INTERRUPTED
         assert m.vcpu.kvm_run.immediate_exit == 0
+
+
+def test_synced_registers_are_read_and_written_through_the_run_area() -> None:
+    """With ``enable_sync_regs``, registers come from and go to the run area: what the guest
+    computed is there after an exit (as KVM_GET_REGS says), and what is written there is
+    what the guest runs on (here: a skipped `xor`/`mov` and a loop counter of our own)."""
+    from vm_accel.kvm import uapi
+    from vm_accel.kvm.ioctl import ioctl
+
+    with machine() as m:
+        m.load(CODE, REAL_MODE)
+        enter_real_mode(m.vcpu, CODE)
+        assert m.vcpu.enable_sync_regs()
+        assert m.vcpu.run_once() == IoExit(0x10, 1, 1, True, b"A")
+        assert m.vcpu.run_once() == IoExit(0x11, 1, 1, False)
+        m.vcpu.complete(b"\x07")
+        assert m.vcpu.run_once() == IoExit(0x10, 1, 1, True, b"\x08")
+        regs = m.vcpu.get_regs()
+        by_ioctl = uapi.kvm_regs()
+        ioctl(m.vcpu.fd, uapi.KVM_GET_REGS, by_ioctl)
+        assert bytes(regs) == bytes(by_ioctl)
+        assert (regs.rax & 0xFF, regs.rip) == (0x08, CODE + 10)  # after the second `out`
+        regs.rip += 5  # over `xor %ax,%ax` and `mov $100,%cx`
+        regs.rax, regs.rcx = 1000, 3
+        m.vcpu.set_regs(regs)
+        assert m.vcpu.get_regs().rcx == 3  # read back before the vCPU ran
+        assert m.vcpu.run_once() == IoExit(0x12, 2, 1, True, (1000 + 3 + 2 + 1).to_bytes(2, "little"))
+        assert m.vcpu.run_once() == HaltExit()
+        assert m.vcpu.get_regs().rip == CODE + len(REAL_MODE)

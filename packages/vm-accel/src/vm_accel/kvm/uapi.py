@@ -284,8 +284,9 @@ class _exit_union(ctypes.Union):
 class kvm_run(ctypes.Structure):
     """The head of the shared vCPU run area (mmap of the vCPU fd at offset 0).
 
-    The exit union sits at offset 32 and is 256 bytes; the synced-register
-    area that follows it is not declared (vm-accel does not use it).
+    The exit union sits at offset 32 and is 256 bytes; the synced-register area
+    (``kvm_sync_regs``, KVM_CAP_SYNC_REGS) follows the two masks, at
+    ``SYNC_REGS_OFFSET``; its first member is a ``kvm_regs``.
     """
 
     _anonymous_ = ("u",)
@@ -303,6 +304,12 @@ class kvm_run(ctypes.Structure):
         ("kvm_valid_regs", u64),
         ("kvm_dirty_regs", u64),
     ]
+
+
+#: where ``kvm_run.s`` (the synced registers) starts in the run area
+SYNC_REGS_OFFSET = 304
+#: ``kvm_valid_regs`` / ``kvm_dirty_regs`` bit of the general-purpose registers (x86)
+KVM_SYNC_X86_REGS = 1 << 0
 
 
 # ---------------------------------------------------------------------------
@@ -362,6 +369,7 @@ KVM_CAP_NR_VCPUS = 9
 KVM_CAP_NR_MEMSLOTS = 10
 KVM_CAP_SYNC_MMU = 16
 KVM_CAP_SET_IDENTITY_MAP_ADDR = 37
+KVM_CAP_SYNC_REGS = 74
 KVM_CAP_READONLY_MEM = 81
 KVM_CAP_IMMEDIATE_EXIT = 136
 

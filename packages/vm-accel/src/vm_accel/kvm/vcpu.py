@@ -76,6 +76,8 @@ class KvmVcpu:
         self._finalizer = weakref.finalize(self, _release, fd, addr, size)
         self._thread: int | None = None
         self._pending: IoExit | MmioExit | None = None
+        #: the run area's registers, once ``enable_sync_regs`` made KVM keep them there
+        self._synced: uapi.kvm_regs | None = None
         install_kick_handler()
 
     # -- identity and lifetime ---------------------------------------------------
@@ -112,19 +114,47 @@ class KvmVcpu:
                 "interrupt() it and wait for run() to return before closing",
             )
         self._run = None
+        self._synced = None
         self._finalizer()
 
     # -- registers -----------------------------------------------------------------
 
     def get_regs(self) -> uapi.kvm_regs:
-        """KVM_GET_REGS: general-purpose registers, rip and rflags."""
+        """KVM_GET_REGS: general-purpose registers, rip and rflags (a copy of the run
+        area's after ``enable_sync_regs``)."""
+        synced = self._synced  # None once closed: the ioctl then says so
+        if synced is not None:
+            return uapi.kvm_regs.from_buffer_copy(synced)
         regs = uapi.kvm_regs()
         ioctl(self.fd, uapi.KVM_GET_REGS, regs)
         return regs
 
     def set_regs(self, regs: uapi.kvm_regs) -> None:
-        """KVM_SET_REGS."""
+        """KVM_SET_REGS (after ``enable_sync_regs``: into the run area, loaded by KVM when
+        the vCPU next runs)."""
+        synced = self._synced
+        if synced is not None:
+            ctypes.memmove(ctypes.addressof(synced), ctypes.addressof(regs),
+                           ctypes.sizeof(synced))
+            self.kvm_run.kvm_dirty_regs |= uapi.KVM_SYNC_X86_REGS
+            return
         ioctl(self.fd, uapi.KVM_SET_REGS, regs)
+
+    def enable_sync_regs(self) -> bool:
+        """Keep the general-purpose registers in the run area (KVM_CAP_SYNC_REGS): KVM
+        stores them there at every exit and loads them, when written, at the next entry,
+        so that `get_regs` and `set_regs` cost no ioctl (two fewer per exit, about 7 us
+        each on a PVM host). False, and nothing changes, where KVM cannot."""
+        if self._synced is not None:
+            return True
+        if not self._vm.check_extension(uapi.KVM_CAP_SYNC_REGS) & uapi.KVM_SYNC_X86_REGS:
+            return False
+        current = self.get_regs()
+        self._synced = uapi.kvm_regs.from_address(self._run_addr + uapi.SYNC_REGS_OFFSET)
+        ctypes.memmove(ctypes.addressof(self._synced), ctypes.addressof(current),
+                       ctypes.sizeof(current))
+        self.kvm_run.kvm_valid_regs |= uapi.KVM_SYNC_X86_REGS
+        return True
 
     def get_sregs(self) -> uapi.kvm_sregs:
         """KVM_GET_SREGS: segments, descriptor tables, control registers, EFER."""

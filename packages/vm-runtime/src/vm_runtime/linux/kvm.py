@@ -417,6 +417,7 @@ class _Cpu:
         self.running = False
         self.generation = 0
         self.in_kernel = False  # the last exit was an exception: CS is the kernel's
+        vcpu.enable_sync_regs()  # registers through the run area: no ioctls at each exit
         self.regs = vcpu.get_regs()
         self.sregs = self._initial_sregs()
         vcpu.set_msrs({MSR_STAR: (KERNEL_CS << 32) | ((USER_CS - 16) << 48),
