@@ -339,6 +339,48 @@ def test_threads_come_and_go_while_others_run(tmp_path: Path) -> None:
     compare("churn", binary, [], None, tmp_path)
 
 
+MANY_THREADS = r"""
+/* more threads, one after another, than KVM makes vCPUs (1,024: it keeps each until the VM
+ * goes); each starts with its parent's rounding mode (Linux copies the FPU state at clone),
+ * not that of the thread before it, which changed its own before it ended */
+#include <fenv.h>
+#include <pthread.h>
+#include <stdio.h>
+
+static void *work(void *arg) {
+    long ok = fegetround() == FE_TOWARDZERO;
+    fesetround(FE_UPWARD);
+    volatile double x = 1.0, y = 3.0;
+    return (void *)(ok * 2 + (x / y > 0.3333333333333333));
+}
+
+int main(void) {
+    fesetround(FE_TOWARDZERO);
+    long inherited = 0, upward = 0;
+    for (long i = 0; i < 1300; i++) {
+        pthread_t t;
+        void *v;
+        if (pthread_create(&t, 0, work, 0)) {
+            printf("pthread_create failed at thread %ld\n", i);
+            return 1;
+        }
+        pthread_join(t, &v);
+        inherited += (long)v >> 1;
+        upward += (long)v & 1;
+    }
+    printf("threads 1300, inherited the rounding mode %ld, rounded upward %ld\n",
+           inherited, upward);
+    return 0;
+}
+"""
+
+
+@needs_kvm
+def test_more_threads_over_time_than_kvm_makes_vcpus(tmp_path: Path) -> None:
+    binary = build_own(MANY_THREADS, "many", tmp_path, "-pthread", "-lm")
+    compare("many", binary, [], None, tmp_path)
+
+
 def _unblock_signals() -> None:
     """In the child: a test runner's blocked signals must not be inherited."""
     signal.pthread_sigmask(signal.SIG_SETMASK, [])

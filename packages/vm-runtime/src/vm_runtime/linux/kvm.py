@@ -169,6 +169,11 @@ class KvmEngine:
         #: where a host signal the engine took by mistake goes (the process's host signals)
         self.forward_signal: Any = None
         self.vcpus: list[Any] = []
+        #: vCPUs of threads that ended, for the next new threads: KVM keeps every vCPU until
+        #: the VM goes (closing its descriptor frees nothing), and makes at most 1,024
+        self.idle: list[Any] = []
+        #: the FPU/SSE state a vCPU starts with, given to a reused one
+        self.initial_xsave: bytes | None = None
         self.next_index = 0
         try:
             self.hv = KvmHypervisor(os.environ.get(DEVICE_ENV) or None, fd_floor=FD_FLOOR)
@@ -279,14 +284,29 @@ class KvmEngine:
         self.flush_slot = self.vm.map_ram(self.flush_region)
         self.stats.zaps += 1
 
+    def own_fds(self) -> set[int]:
+        """The host descriptors the engine holds (/dev/kvm, the VM, the vCPUs): the guest must
+        not close them (close_range, or a loop of close up to the descriptor limit)."""
+        with self.lock:
+            holders = [self.hv, self.vm, *(cpu.vcpu for cpu in self.vcpus)]
+        return {h.fd for h in holders if not h.closed}
+
+    def fork_locks(self) -> list[Any]:
+        """What the forking thread holds across a fork (Process.forking): another thread may be
+        making its vCPU or writing page tables, and the child must not inherit that half done
+        with the lock held by a thread it does not have."""
+        return [self.lock]
+
     def after_fork(self) -> None:
         """In a forked child: the parent's VM belongs to the parent's memory; build a new one
         over the child's private copy (the vCPU of the forking thread is made again on its
         next run)."""
         from vm_accel.kvm import KvmHypervisor
 
-        old = (self.vm, self.hv, self.vcpus)
+        old = (self.vm, self.hv, self.vcpus, self.idle)
+        self.lock = threading.RLock()
         self.vcpus = []
+        self.idle = []
         self.next_index = 0
         self.hv = KvmHypervisor(os.environ.get(DEVICE_ENV) or None, fd_floor=FD_FLOOR)
         self._create_vm()
@@ -342,9 +362,15 @@ class KvmEngine:
         cpu = state.vcpu
         if cpu is None or cpu.engine_vm is not self.vm:
             with self.lock:
-                vcpu = self.vm.create_vcpu(self.next_index)
-                cpu = _Cpu(self, vcpu, state)
-                self.next_index += 1
+                if self.idle:  # a thread that ended left it: its FPU state is not ours
+                    cpu = _Cpu(self, self.idle.pop(), state)
+                    if state.inherit_xsave is None and self.initial_xsave is not None:
+                        cpu.set_xsave(self.initial_xsave)
+                else:
+                    cpu = _Cpu(self, self.vm.create_vcpu(self.next_index), state)
+                    self.next_index += 1
+                    if self.initial_xsave is None:
+                        self.initial_xsave = cpu.xsave_image()
                 self.vcpus.append(cpu)
             state.vcpu = cpu
             state.fpu_read = cpu.fxsave_read
@@ -355,13 +381,16 @@ class KvmEngine:
         return cpu
 
     def release(self, state: X86State) -> None:
-        """A thread ended: close its vCPU."""
+        """A thread ended: its vCPU waits for the next new thread (``idle``)."""
         cpu = state.vcpu
         if cpu is not None:
             state.vcpu = None
             with self.lock:
                 if cpu in self.vcpus:
                     self.vcpus.remove(cpu)
+                if cpu.engine_vm is self.vm and not cpu.vcpu.closed:
+                    self.idle.append(cpu.vcpu)
+                    return
             cpu.vcpu.close()
 
     def kick(self, state: X86State) -> None:
