@@ -50,6 +50,7 @@ CASES: dict[str, tuple[list[str], dict[str, str] | None]] = {
     "fork_exec_pipe": ([], {}),  # {}: guestlib.exec_env, filled in at run time
     "recursion": ([], None),
     "bench_cpu": (["2"], None),
+    "bench_syscalls": (["200"], None),
     "sig_host": ([], None),
     "alarm_timer": ([], None),
     "threads_signals": ([], None),
@@ -97,6 +98,8 @@ KNOWN: dict[str, list[str]] = {
     ],
     "recursion": ["frames counted: 100000, stack grows down: yes"],
     "bench_cpu": ["bench_cpu on riscv64: 2 iterations, checksum a049d96320c95d00"],
+    "bench_syscalls": ["bench_syscalls on riscv64: 200 iterations, 2000 syscalls, "
+                       "checksum add9e87dca4ff077"],
     "sig_host": ["  kill(0, SIGUSR1): (caught once, killed) = 11 exited 11"],
     "alarm_timer": ["alarm(10) then alarm(0) answers 10"],
     "threads_signals": ["  main pthread_exit, worker ends last            exited 0"],

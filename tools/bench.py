@@ -1,33 +1,56 @@
-"""Benchmark vm's engines against qemu-user on several riscv64 workloads, side by side.
+"""Benchmark vm against qemu-user and native execution on several workloads, side by side.
 
 How to run it (from the repository root; ``tools/bench`` is a shim that runs this file)::
 
-    uv run tools/bench [--workloads W,...] [--engines E,...] [-n N] [--size-mib S]
-                       [--repeat R] [--json] [--guest PATH] [--qemu PATH] [--timeout SECONDS]
+    uv run tools/bench [--workloads W,...] [--engines E,...] [-n N] [--syscall-iterations N]
+                       [--size-mib S] [--repeat R] [--json] [--guest PATH] [--guest-x86_64 PATH]
+                       [--qemu PATH] [--qemu-x86_64 PATH] [--timeout SECONDS]
     uv run python tools/bench.py [...]                  (the same, without the shim)
 
 Examples::
 
-    uv run tools/bench                        # all: cpu,sha256,gzip under jit,interp,qemu
+    uv run tools/bench                        # cpu,sha256,gzip under jit,interp,qemu (riscv64)
     uv run tools/bench --workloads cpu --engines jit,qemu -n 40
     uv run tools/bench --workloads sha256,gzip --engines jit,interp,qemu --size-mib 4 -r 5
     uv run tools/bench --workloads cpu --engines interp,qemu -n 1 -r 1 --json
+    uv run tools/bench --workloads cpu,syscalls --engines kvm,native,qemu-x86_64 -r 5
+    uv run tools/bench --workloads syscalls --engines interp,qemu,kvm,native --syscall-iterations 1000
 
-Runners (``--engines``, a comma list, default ``jit,interp,qemu``):
+Runners (``--engines``, a comma list, default ``jit,interp,qemu``). Each runs the programs of
+one architecture; a workload runs, under each runner, the guest built for that runner's
+architecture. riscv64 runners:
 
 - ``jit``: ``vm run --engine jit --stats GUEST ARGS``;
 - ``interp``: ``vm run --engine interp --stats GUEST ARGS``;
 - ``qemu``: ``qemu-riscv64-static GUEST ARGS`` (``--qemu`` names another one).
 
-``--engine E`` is the old spelling, kept: it means ``--engines E,qemu``.
+x86_64 runners (on an x86_64 host; ``kvm`` needs a usable /dev/kvm):
+
+- ``kvm``: ``vm run --accel kvm --stats GUEST ARGS``: the program runs natively inside KVM, its
+  syscalls exit to vm (Python);
+- ``native``: ``GUEST ARGS``, the x86_64 program run directly on this host;
+- ``qemu-x86_64``: ``qemu-x86_64-static GUEST ARGS`` (``--qemu-x86_64`` names another one).
+
+Runners of both architectures may be given together; each is compared with the reference
+runner of its own architecture: ``qemu`` for riscv64, ``native`` for x86_64.
+
+``--engine E`` is the old spelling, kept: it means ``--engines E,qemu`` (E is jit or interp).
 
 Workloads (``--workloads``, a comma list, default ``cpu,sha256,gzip``):
 
-- ``cpu``: ``build/guests/riscv64/bench_cpu N``, N = ``--iterations``/``-n`` (default 40,
-  the program's own default; one iteration is about 45.6 million guest instructions);
-  ``--guest`` names another binary;
-- ``sha256``: Debian's busybox-static for riscv64, ``busybox sha256sum FILE``;
-- ``gzip``: the same busybox, ``busybox gzip -c FILE``.
+- ``cpu``: ``build/guests/ARCH/bench_cpu N``, N = ``--iterations``/``-n`` (default 40,
+  the program's own default; one iteration is about 45.6 million riscv64 instructions, about
+  4.5 ms natively on x86_64); ``--guest`` names another riscv64 binary, ``--guest-x86_64``
+  another x86_64 one;
+- ``sha256``: Debian's busybox-static for the architecture (riscv64 or amd64),
+  ``busybox sha256sum FILE``;
+- ``gzip``: the same busybox, ``busybox gzip -c FILE``;
+- ``syscalls``: ``build/guests/ARCH/bench_syscalls N``, N = ``--syscall-iterations`` (default
+  10000, the program's own default): each iteration makes 10 cheap syscalls (getppid, a pipe's
+  write and read, lseek, pread, fstat, clock_gettime through syscall(), rt_sigprocmask, an
+  lseek failing with ESPIPE, fcntl) with almost no work between them; it prints how many it
+  made, and bench reports syscalls per second (that count over the median wall and CPU time,
+  start-up included).
 
 FILE is made once per bench run, in a temporary directory: ``--size-mib`` MiB (default 16; a
 fraction such as 0.5 works too) of deterministic pseudo-random data, runs of random bytes
@@ -37,34 +60,48 @@ to about a third, with real work to do (matches, Huffman coding) and not a trivi
 For each workload, each runner runs R times (``--repeat``/``-r``, default 3), interleaved:
 repeat i runs the runners in the order rotated by i, so that all see the same machine load.
 Each run's stdout goes to a file and is compared by its sha256 digest (gzip's output is
-megabytes); stdout and exit status must be those of qemu (when qemu is among the runners;
-else those of the first runner), every exit status 0, and each vm runner must print its
-``vm stats: N guest instructions`` line (``--stats``, on stderr). Anything else is an error.
+megabytes); within each architecture, stdout and exit status must be those of its reference
+runner (qemu, native; when it is not among the runners, the first runner of that
+architecture), every exit status 0, and each vm runner must print its ``--stats`` line on
+stderr (``vm stats: N guest instructions`` for jit and interp, ``vm stats: kvm: ...`` for kvm).
+Anything else is an error.
 
 Reported per workload: the median wall-clock and CPU time (user+sys of the child) of each
-runner; guest MIPS (wall and CPU) of each runner, from vm's instruction count (qemu runs the
-same program, so its MIPS use vm's count: interp's if it ran, else jit's); each runner's
-times over qemu's ("interp 350x qemu": 350 times slower); and interp's times over jit's
-("jit is 12x faster than interp").
+runner; guest MIPS (wall and CPU) of each riscv64 runner, from vm's instruction count (qemu
+runs the same program, so its MIPS use vm's count: interp's if it ran, else jit's; nothing
+counts x86_64 instructions, so x86_64 runners have none); syscalls per second (the syscalls
+workload); each runner's times over its reference's ("interp 350x qemu": 350 times slower;
+"kvm 1.2x native"); interp's times over jit's ("jit is 12x faster than interp") and kvm's
+over qemu-x86_64's. For kvm, the JSON also keeps each run's ``--stats`` figures: the
+seconds inside KVM_RUN and the VM exits by kind (``IoExit`` counts syscalls and exceptions).
+
+Before timing, bench compiles vm's sources to bytecode (``compileall``), as the first run
+after an install does where it can: where PYTHONDONTWRITEBYTECODE is set, nothing would be
+cached and every ``vm run`` would compile vm's modules again at start-up.
 
 The machine it ran on (CPU model, nproc, load average before and after) is part of the
 output: wall-clock times on a loaded machine say little, CPU times more. ``--json`` prints one
-JSON object (everything: machine, commands, every run, medians, MIPS, ratios, errors) instead
-of the tables. Exit status: 0, or 1 when a run failed or outputs differ, or when a guest,
-busybox or qemu is missing (one ``bench: error: ...`` line on stderr says which and how to
-get it).
+JSON object (everything: machine, commands, every run, medians, MIPS, syscalls per second,
+ratios, errors) instead of the tables; per workload, ``output`` is the reference output of the
+first runner's architecture and ``outputs`` that of each architecture. Exit status: 0, or 1
+when a run failed or outputs differ, or when a guest, busybox, qemu, /dev/kvm or an x86_64
+host is missing (one ``bench: error: ...`` line on stderr says which and how to get it).
 
 Time it takes: the interpreter runs some 10-20 million guest instructions a second (2-core
 AMD EPYC, November 2026): bench_cpu 40 takes it about 75 s; sha256sum and gzip of 1 MiB about
 84 and 180 million instructions, 6 and 15 s. The defaults (cpu,sha256,gzip x jit,interp,qemu,
 -n 40, 16 MiB, 3 repeats) therefore run for half an hour or more; pick workloads, runners and
-sizes for a quick look (``--timeout`` bounds each run).
+sizes for a quick look (``--timeout`` bounds each run). bench_cpu 40 runs natively in about
+0.2 s; each syscall costs tens of microseconds under vm (interp or kvm) against well under
+one natively, so bench_syscalls 10000 (100000 syscalls) takes kvm about 6 s and interp about
+4 s, native and qemu a few hundredths.
 
 Get the inputs first:
-``uv run python tools/build_guests.py bench_cpu`` (the cpu guest) and
-``uv run python tools/fetch_debian.py --arch riscv64 busybox-static`` (busybox).
+``uv run python tools/build_guests.py --arch riscv64 bench_cpu bench_syscalls`` (the riscv64
+guests; ``--arch x86_64`` for the x86_64 ones) and
+``uv run python tools/fetch_debian.py --arch riscv64 busybox-static`` (busybox; ``--arch
+amd64`` for x86_64's).
 """
-
 from __future__ import annotations
 
 import argparse
@@ -83,13 +120,27 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_GUEST = ROOT / "build" / "guests" / "riscv64" / "bench_cpu"
-DEBIAN = ROOT / "build" / "debian" / "riscv64"
+GUESTS = ROOT / "build" / "guests"
+DEFAULT_GUEST = GUESTS / "riscv64" / "bench_cpu"
+DEFAULT_GUEST_X86_64 = GUESTS / "x86_64" / "bench_cpu"
+DEBIAN_ROOT = ROOT / "build" / "debian"
+DEBIAN = DEBIAN_ROOT / "riscv64"
 _STATS = re.compile(r"vm stats: (\d+) guest instructions")
+_KVM_STATS = re.compile(r"vm stats: kvm: ([\d.]+)s, ([\d.]+)s in KVM_RUN; .*?exits: ([^\n]*)")
+_SYSCALLS = re.compile(r"(\d+) syscalls")
 
-RUNNERS = ("jit", "interp", "qemu")
+#: every runner, with the architecture of the programs it runs
+RUNNERS = {"jit": "riscv64", "interp": "riscv64", "qemu": "riscv64",
+           "kvm": "x86_64", "native": "x86_64", "qemu-x86_64": "x86_64"}
+DEFAULT_RUNNERS = ("jit", "interp", "qemu")
+#: the runners that count guest instructions (--stats)
 VM_RUNNERS = ("jit", "interp")
-WORKLOADS = ("cpu", "sha256", "gzip")
+#: the runner that every other runner of the architecture is compared with
+REFERENCE = {"riscv64": "qemu", "x86_64": "native"}
+#: Debian's name of each architecture (build/debian/NAME, fetch_debian.py --arch NAME)
+DEBIAN_ARCH = {"riscv64": "riscv64", "x86_64": "amd64"}
+WORKLOADS = ("cpu", "sha256", "gzip", "syscalls")
+DEFAULT_WORKLOADS = ("cpu", "sha256", "gzip")
 MIB = 1 << 20
 # The output of a run kept (as text) in the JSON when it is at most this long.
 _KEEP_OUTPUT = 4096
@@ -127,28 +178,30 @@ def vm_command() -> list[str]:
 
 # -- inputs ------------------------------------------------------------------------------------
 
-def busybox() -> Path:
-    """Debian's busybox-static for riscv64, found as the integration tests find it.
+def busybox(arch: str = "riscv64") -> Path:
+    """Debian's busybox-static for ``arch`` (riscv64, x86_64), found as the integration tests
+    find it.
 
-    tests-integration/guestlib.py's ``busybox`` looks in ``build/debian/riscv64/busybox-static``
-    (where tools/fetch_debian.py extracts it). When only the .deb is there, it is extracted
-    into that same place with ``dpkg-deb -x``.
+    tests-integration/guestlib.py's ``busybox`` looks in ``build/debian/DEB/busybox-static``
+    (DEB: riscv64, amd64; where tools/fetch_debian.py extracts it). When only the .deb is
+    there, it is extracted into that same place with ``dpkg-deb -x``.
     """
-    found = _guestlib_busybox()
+    found = _guestlib_busybox(arch)
     if found is not None:
         return found
-    tree = DEBIAN / "busybox-static"
+    debian = DEBIAN_ROOT / DEBIAN_ARCH[arch]
+    tree = debian / "busybox-static"
     for candidate in (tree / "usr" / "bin" / "busybox", tree / "bin" / "busybox"):
         if candidate.is_file():
             return candidate
-    debs = sorted((DEBIAN / "debs").glob("busybox-static_*.deb"))
-    fetch = "`uv run python tools/fetch_debian.py --arch riscv64 busybox-static`"
+    debs = sorted((debian / "debs").glob("busybox-static_*.deb"))
+    fetch = f"`uv run python tools/fetch_debian.py --arch {DEBIAN_ARCH[arch]} busybox-static`"
     if not debs:
-        raise BenchError(f"Debian's busybox-static for riscv64 is not fetched: run {fetch}")
+        raise BenchError(f"Debian's busybox-static for {arch} is not fetched: run {fetch}")
     dpkg_deb = shutil.which("dpkg-deb")
     if dpkg_deb is None:
         raise BenchError(f"{debs[-1]} is there but dpkg-deb is not: apt-get install dpkg")
-    tmp = Path(tempfile.mkdtemp(prefix=".busybox-static.", dir=DEBIAN))
+    tmp = Path(tempfile.mkdtemp(prefix=".busybox-static.", dir=debian))
     try:
         done = subprocess.run([dpkg_deb, "-x", str(debs[-1]), str(tmp)], capture_output=True,
                               text=True, check=False)
@@ -164,8 +217,8 @@ def busybox() -> Path:
     raise BenchError(f"{debs[-1].name} has no busybox binary: run {fetch} again")
 
 
-def _guestlib_busybox() -> Path | None:
-    """guestlib.busybox("riscv64"), or None when it is not importable or finds nothing."""
+def _guestlib_busybox(arch: str) -> Path | None:
+    """guestlib.busybox(arch), or None when it is not importable or finds nothing."""
     path = str(ROOT / "tests-integration")
     if path not in sys.path:
         sys.path.insert(0, path)
@@ -174,7 +227,7 @@ def _guestlib_busybox() -> Path | None:
     except ImportError:  # it needs pytest, a dev dependency
         return None
     try:
-        return guestlib.busybox("riscv64")
+        return guestlib.busybox(arch)
     except guestlib.pytest.skip.Exception:  # not extracted: we try the .deb ourselves
         return None
 
@@ -241,30 +294,71 @@ def timed(cmd: list[str], out: Path, timeout: float | None) -> dict[str, object]
             "stderr": stderr.decode(errors="replace")}
 
 
-def commands(runners: list[str], program: list[str], qemu: str) -> dict[str, list[str]]:
+def commands(runners: list[str], programs: dict[str, list[str]], qemu: str,
+             qemu_x86_64: str = "qemu-x86_64-static") -> dict[str, list[str]]:
+    """Each runner's command line; ``programs`` gives the program and its arguments for each
+    architecture."""
     vm = vm_command()
-    return {r: ([qemu, *program] if r == "qemu" else
-                [*vm, "run", "--engine", r, "--stats", *program]) for r in runners}
+    cmds = {}
+    for r in runners:
+        program = programs[RUNNERS[r]]
+        if r in VM_RUNNERS:
+            cmds[r] = [*vm, "run", "--engine", r, "--stats", *program]
+        elif r == "kvm":
+            cmds[r] = [*vm, "run", "--accel", "kvm", "--stats", *program]
+        elif r == "native":
+            cmds[r] = list(program)
+        else:
+            cmds[r] = [qemu if r == "qemu" else qemu_x86_64, *program]
+    return cmds
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a and b else None
 
 
-def bench_workload(name: str, program: list[str], runners: list[str], repeat: int, qemu: str,
-                   scratch: Path, timeout: float | None) -> dict:
-    cmds = commands(runners, program, qemu)
+def _arches(runners: list[str]) -> list[str]:
+    """The architectures of ``runners``, in the order they first appear."""
+    return list(dict.fromkeys(RUNNERS[r] for r in runners))
+
+
+def references(runners: list[str]) -> dict[str, str]:
+    """The runner each architecture's outputs are compared with: its REFERENCE runner when it
+    is among ``runners``, else its first runner."""
+    refs = {}
+    for arch in _arches(runners):
+        group = [r for r in runners if RUNNERS[r] == arch]
+        refs[arch] = REFERENCE[arch] if REFERENCE[arch] in group else group[0]
+    return refs
+
+
+def _kvm_stats(stderr: str) -> dict[str, object] | None:
+    m = _KVM_STATS.search(stderr)
+    if m is None:
+        return None
+    exits = {}
+    for item in m.group(3).split(","):
+        kind, _, count = item.strip().rpartition(" ")
+        if kind and count.isdigit():
+            exits[kind] = int(count)
+    return {"seconds": float(m.group(1)), "kvm_run_seconds": float(m.group(2)), "exits": exits}
+
+
+def bench_workload(name: str, programs: dict[str, list[str]], runners: list[str], repeat: int,
+                   qemu: str, scratch: Path, timeout: float | None,
+                   qemu_x86_64: str = "qemu-x86_64-static") -> dict:
+    cmds = commands(runners, programs, qemu, qemu_x86_64)
     result: dict = {"workload": name, "commands": cmds, "runs": {r: [] for r in runners},
                     "guest_instructions": {}, "errors": []}
-    reference = "qemu" if "qemu" in runners else runners[0]
-    ref_output: dict[str, object] | None = None
+    refs = references(runners)
+    outputs: dict[str, dict[str, object]] = {}
     for i in range(repeat):
         order = runners[i % len(runners):] + runners[:i % len(runners)]
         runs = {r: timed(cmds[r], scratch / f"{name}.{r}.out", timeout) for r in order}
         for r in runners:
             run = runs[r]
-            result["runs"][r].append({"wall": round(run["wall"], 4), "cpu": round(run["cpu"], 4),
-                                      "status": run["status"]})
+            record = {"wall": round(run["wall"], 4), "cpu": round(run["cpu"], 4),
+                      "status": run["status"]}
             if run["status"] is None:
                 result["errors"].append(f"{name}: {r} ran past --timeout {timeout} s")
             elif run["status"] != 0:
@@ -277,21 +371,35 @@ def bench_workload(name: str, program: list[str], runners: list[str], repeat: in
                     result["errors"].append(f"{name}: {r} printed no --stats line")
                 else:
                     result["guest_instructions"][r] = int(m.group(1))
-        ref = runs[reference]
-        if ref_output is None:
-            ref_output = {k: ref[k] for k in ("status", "stdout_sha256", "stdout_bytes", "stdout")}
-            result["output"] = {"reference": reference, **ref_output}
-        for r in runners:
-            run = runs[r]
-            if run["stdout_sha256"] != ref_output["stdout_sha256"]:
-                want = f"{ref_output['stdout_bytes']} bytes, {ref_output['stdout_sha256']}"
-                result["errors"].append(
-                    f"{name}: {r}'s output differs from {reference}'s ({run['stdout_bytes']} "
-                    f"bytes, sha256 {run['stdout_sha256']}; {reference}: {want})")
-            elif run["status"] != ref_output["status"]:
-                result["errors"].append(f"{name}: {r} exited with status {run['status']}, "
-                                        f"{reference} with {ref_output['status']}")
+            elif r == "kvm":
+                kvm = _kvm_stats(run["stderr"])
+                if kvm is None:
+                    result["errors"].append(f"{name}: kvm printed no --stats line")
+                else:
+                    record["kvm"] = kvm
+            result["runs"][r].append(record)
+        for arch, reference in refs.items():
+            ref = runs[reference]
+            if arch not in outputs:
+                outputs[arch] = {"reference": reference,
+                                 **{k: ref[k] for k in ("status", "stdout_sha256",
+                                                        "stdout_bytes", "stdout")}}
+            want = outputs[arch]
+            for r in runners:
+                if RUNNERS[r] != arch:
+                    continue
+                run = runs[r]
+                if run["stdout_sha256"] != want["stdout_sha256"]:
+                    result["errors"].append(
+                        f"{name}: {r}'s output differs from {reference}'s "
+                        f"({run['stdout_bytes']} bytes, sha256 {run['stdout_sha256']}; "
+                        f"{reference}: {want['stdout_bytes']} bytes, {want['stdout_sha256']})")
+                elif run["status"] != want["status"]:
+                    result["errors"].append(f"{name}: {r} exited with status {run['status']}, "
+                                            f"{reference} with {want['status']}")
     result["errors"] = list(dict.fromkeys(result["errors"]))  # the same error in each repeat
+    result["output"] = outputs[RUNNERS[runners[0]]]
+    result["outputs"] = outputs
     counts = result["guest_instructions"]
     insns = counts.get("interp", counts.get("jit"))
     if len(set(counts.values())) > 1:
@@ -301,51 +409,121 @@ def bench_workload(name: str, program: list[str], runners: list[str], repeat: in
                             for k in ("wall", "cpu")} for r in runners}
     result["mips"] = {}
     for r in runners:
-        n = counts.get(r, insns)
+        n = counts.get(r, insns) if RUNNERS[r] == "riscv64" else None
         med = result["median"][r]
         result["mips"][r] = {k: round(n / med[k] / 1e6, 2) if n and med[k] > 0 else None
                              for k in ("wall", "cpu")}
-    ratios: dict[str, dict[str, float | None]] = {}
-    if "qemu" in runners:
-        q = result["median"]["qemu"]
+    # the syscall count the program prints (bench_syscalls: "N syscalls"), if it prints one
+    found = {}
+    for arch, out in outputs.items():
+        m = _SYSCALLS.search(out["stdout"] or "")
+        if m is not None:
+            found[arch] = int(m.group(1))
+    if found:
+        if len(set(found.values())) > 1:
+            result["errors"].append(f"{name}: the architectures count different syscall "
+                                    f"totals: {found}")
+        result["syscalls"] = max(found.values())
+        result["syscalls_per_s"] = {}
         for r in runners:
-            if r != "qemu":
-                ratios[f"{r}/qemu"] = {k: _ratio(result["median"][r][k], q[k])
-                                       for k in ("wall", "cpu")}
-    if "jit" in runners and "interp" in runners:
-        ratios["interp/jit"] = {k: _ratio(result["median"]["interp"][k],
-                                          result["median"]["jit"][k]) for k in ("wall", "cpu")}
+            n, med = found.get(RUNNERS[r]), result["median"][r]
+            result["syscalls_per_s"][r] = {k: round(n / med[k]) if n and med[k] > 0 else None
+                                           for k in ("wall", "cpu")}
+    ratios: dict[str, dict[str, float | None]] = {}
+    for arch, reference in refs.items():
+        if reference != REFERENCE[arch]:
+            continue  # ratios only against qemu (riscv64) and native (x86_64)
+        base = result["median"][reference]
+        for r in runners:
+            if RUNNERS[r] == arch and r != reference:
+                ratios[f"{r}/{reference}"] = {k: _ratio(result["median"][r][k], base[k])
+                                              for k in ("wall", "cpu")}
+    for a, b in (("interp", "jit"), ("kvm", "qemu-x86_64")):
+        if a in runners and b in runners:
+            ratios[f"{a}/{b}"] = {k: _ratio(result["median"][a][k], result["median"][b][k])
+                                  for k in ("wall", "cpu")}
     result["ratio"] = ratios
     return result
 
 
+def _check_inputs(workloads: list[str], runners: list[str], guests: dict[str, dict[str, Path]],
+                  qemus: dict[str, str]) -> dict[str, Path]:
+    """BenchError unless every program, tool and device the runs need is there; the busybox
+    of each architecture that needs one."""
+    arches = _arches(runners)
+    for r, q in (("qemu", qemus["riscv64"]), ("qemu-x86_64", qemus["x86_64"])):
+        if r in runners and shutil.which(q) is None:
+            raise BenchError(f"{q} not found: install qemu-user-static")
+    if "x86_64" in arches and platform.machine().lower() not in ("x86_64", "amd64"):
+        x86 = ", ".join(r for r in runners if RUNNERS[r] == "x86_64")
+        raise BenchError(f"the x86_64 runners ({x86}) need an x86_64 host; "
+                         f"this one is {platform.machine()}")
+    if "kvm" in runners and not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        raise BenchError("kvm needs /dev/kvm, readable and writable by this user: "
+                         "it is missing or not accessible here")
+    for arch in arches:
+        for w in ("cpu", "syscalls"):
+            path = guests[arch][w]
+            if w in workloads and not path.is_file():
+                raise BenchError(f"{path} does not exist: build it with `uv run python "
+                                 f"tools/build_guests.py --arch {arch} {_GUEST_NAME[w]}`")
+    return {arch: busybox(arch) for arch in arches if {"sha256", "gzip"} & set(workloads)}
+
+
+_GUEST_NAME = {"cpu": "bench_cpu", "syscalls": "bench_syscalls"}
+
+
+def compile_workspace() -> None:
+    """Compile vm's own sources to bytecode before anything is timed, as the first run after
+    an install does where it may: with PYTHONDONTWRITEBYTECODE set (as on our machines) no
+    run writes it, and each `vm run` would compile every module of vm again at start-up."""
+    import compileall
+
+    for src in sorted((ROOT / "packages").glob("*/src")):
+        compileall.compile_dir(src, quiet=1)
+
+
 def bench(workloads: list[str], runners: list[str], iterations: int, size_mib: float,
-          repeat: int, guest: Path, qemu: str, timeout: float | None = None) -> dict:
+          repeat: int, guest: Path, qemu: str, timeout: float | None = None, *,
+          syscall_iterations: int = 10000, guest_x86_64: Path = DEFAULT_GUEST_X86_64,
+          qemu_x86_64: str = "qemu-x86_64-static") -> dict:
     """Check that every input is there (else BenchError), then run every workload."""
-    if "qemu" in runners and shutil.which(qemu) is None:
-        raise BenchError(f"{qemu} not found: install qemu-user-static")
-    if "cpu" in workloads and not guest.is_file():
-        raise BenchError(f"{guest} does not exist: build it with "
-                         "`uv run python tools/build_guests.py bench_cpu`")
-    box = busybox() if {"sha256", "gzip"} & set(workloads) else None
+    guests = {"riscv64": {"cpu": guest, "syscalls": GUESTS / "riscv64" / "bench_syscalls"},
+              "x86_64": {"cpu": guest_x86_64, "syscalls": GUESTS / "x86_64" / "bench_syscalls"}}
+    qemus = {"riscv64": qemu, "x86_64": qemu_x86_64}
+    boxes = _check_inputs(workloads, runners, guests, qemus)
+    if any(r in (*VM_RUNNERS, "kvm") for r in runners):
+        compile_workspace()
     size = max(1, int(size_mib * MIB))
-    result: dict = {"machine": machine(), "runners": runners, "workloads": {},
-                    "iterations": iterations, "size_mib": size_mib, "repeat": repeat,
-                    "guest": str(guest), "busybox": str(box) if box else None,
-                    "vm_command": vm_command(), "qemu": qemu, "errors": []}
+    box = boxes.get("riscv64", boxes.get("x86_64"))
+    result: dict = {"machine": machine(), "runners": runners,
+                    "arch": {r: RUNNERS[r] for r in runners}, "workloads": {},
+                    "iterations": iterations, "syscall_iterations": syscall_iterations,
+                    "size_mib": size_mib, "repeat": repeat, "guest": str(guest),
+                    "guests": {arch: {w: str(p) for w, p in guests[arch].items()}
+                               for arch in _arches(runners)},
+                    "busybox": str(box) if box else None,
+                    "busyboxes": {arch: str(p) for arch, p in boxes.items()},
+                    "vm_command": vm_command(), "qemu": qemu, "qemu_x86_64": qemu_x86_64,
+                    "errors": []}
     with tempfile.TemporaryDirectory(prefix="vm-bench.") as tmp:
         scratch = Path(tmp)
         data = scratch / f"input-{size_mib:g}MiB.bin"
-        if box is not None:
+        if boxes:
             t0 = time.perf_counter()
             result["input"] = {"path": str(data), "bytes": size,
                                "sha256": make_input(data, size),
                                "seconds_to_make": round(time.perf_counter() - t0, 3)}
-        programs = {"cpu": [str(guest), str(iterations)],
-                    "sha256": [str(box), "sha256sum", str(data)],
-                    "gzip": [str(box), "gzip", "-c", str(data)]}
         for w in workloads:
-            r = bench_workload(w, programs[w], runners, repeat, qemu, scratch, timeout)
+            programs = {}
+            for arch in _arches(runners):
+                bb = str(boxes.get(arch))
+                programs[arch] = {
+                    "cpu": [str(guests[arch]["cpu"]), str(iterations)],
+                    "syscalls": [str(guests[arch]["syscalls"]), str(syscall_iterations)],
+                    "sha256": [bb, "sha256sum", str(data)],
+                    "gzip": [bb, "gzip", "-c", str(data)]}[w]
+            r = bench_workload(w, programs, runners, repeat, qemu, scratch, timeout, qemu_x86_64)
             result["workloads"][w] = r
             result["errors"] += r["errors"]
     result["machine"]["load_average_after"] = _load()
@@ -361,6 +539,9 @@ def _num(x: float | None, fmt: str) -> str:
 def _describe(name: str, r: dict, top: dict) -> str:
     if name == "cpu":
         return f"cpu: bench_cpu {top['iterations']}"
+    if name == "syscalls":
+        return (f"syscalls: bench_syscalls {top['syscall_iterations']}, "
+                f"{r.get('syscalls', 0):,} syscalls")
     inp = top.get("input", {})
     what = "sha256sum" if name == "sha256" else "gzip -c"
     return f"{name}: busybox {what} of {inp.get('bytes', 0) / MIB:g} MiB"
@@ -368,33 +549,67 @@ def _describe(name: str, r: dict, top: dict) -> str:
 
 def report(r: dict) -> str:
     m = r["machine"]
+    runners = r["runners"]
     lines = [
         f"machine: {m['cpu']}, nproc {m['nproc']}, {m['system']} {m['machine']}, "
         f"Python {m['python']}, load average {m['load_average']} -> "
         f"{m['load_average_after']}",
-        f"runners: {', '.join(r['runners'])}; {r['repeat']} run(s) each, interleaved; medians",
+        f"runners: {', '.join(runners)}; {r['repeat']} run(s) each, interleaved; medians",
     ]
+    # each runner against its architecture's reference runner, when that one ran
+    refs = {arch: ref for arch, ref in REFERENCE.items() if ref in runners}
+    ref_of = {x: refs.get(RUNNERS[x]) for x in runners}
+    names = set(ref_of.values()) - {None}
+    ref_name = next(iter(names)) if len(names) == 1 else "ref"
+    if ref_name == "ref":
+        lines.append("x ref: over " + ", ".join(f"{ref} for the {arch} runners"
+                                                 for arch, ref in refs.items()))
+    riscv = any(RUNNERS[x] == "riscv64" for x in runners)
     for name, w in r["workloads"].items():
         insns = w["instructions"]
-        lines += ["", _describe(name, w, r) + (f", {insns:,} guest instructions (vm --stats)"
-                                               if insns else ", guest instructions unknown")]
-        has_qemu = "qemu" in r["runners"]
-        head = f"  {'runner':8} {'wall s':>9} {'CPU s':>9} {'MIPS wall':>10} {'MIPS CPU':>9}"
-        if has_qemu:
-            head += f" {'x qemu wall':>12} {'x qemu CPU':>11}"
+        head_line = _describe(name, w, r)
+        if riscv:
+            head_line += (f", {insns:,} riscv64 guest instructions (vm --stats)" if insns
+                          else ", guest instructions unknown")
+        lines += ["", head_line]
+        sps = w.get("syscalls_per_s")
+        head = f"  {'runner':11} {'wall s':>9} {'CPU s':>9}"
+        if riscv:
+            head += f" {'MIPS wall':>10} {'MIPS CPU':>9}"
+        if sps:
+            head += f" {'syscalls/s wall':>15} {'syscalls/s CPU':>14}"
+        if names:
+            head += f" {'x ' + ref_name + ' wall':>{len(ref_name) + 7}}"
+            head += f" {'x ' + ref_name + ' CPU':>{len(ref_name) + 6}}"
         lines.append(head)
-        for runner in r["runners"]:
+        for runner in runners:
             med, mips = w["median"][runner], w["mips"][runner]
-            line = (f"  {runner:8} {med['wall']:9.3f} {med['cpu']:9.3f} "
-                    f"{_num(mips['wall'], '.2f'):>10} {_num(mips['cpu'], '.2f'):>9}")
-            if has_qemu:
-                q = w["ratio"].get(f"{runner}/qemu", {"wall": 1.0, "cpu": 1.0})
-                line += f" {_num(q['wall'], '.1f'):>12} {_num(q['cpu'], '.1f'):>11}"
+            line = f"  {runner:11} {med['wall']:9.3f} {med['cpu']:9.3f}"
+            if riscv:
+                line += f" {_num(mips['wall'], '.2f'):>10} {_num(mips['cpu'], '.2f'):>9}"
+            if sps:
+                line += (f" {_num(sps[runner]['wall'], ',.0f'):>15}"
+                         f" {_num(sps[runner]['cpu'], ',.0f'):>14}")
+            if names:
+                ref = ref_of[runner]
+                none = {"wall": None, "cpu": None}
+                q = ({"wall": 1.0, "cpu": 1.0} if ref == runner else
+                     w["ratio"].get(f"{runner}/{ref}", none) if ref else none)
+                line += (f" {_num(q['wall'], '.2f'):>{len(ref_name) + 7}}"
+                         f" {_num(q['cpu'], '.2f'):>{len(ref_name) + 6}}")
             lines.append(line)
         ij = w["ratio"].get("interp/jit")
         if ij:
             lines.append(f"  jit is {_num(ij['wall'], '.1f')}x faster than interp (wall), "
                          f"{_num(ij['cpu'], '.1f')}x (CPU)")
+        kq = w["ratio"].get("kvm/qemu-x86_64")
+        if kq:
+            lines.append(f"  kvm takes {_num(kq['wall'], '.2f')}x qemu-x86_64's time (wall), "
+                         f"{_num(kq['cpu'], '.2f')}x (CPU)")
+        if "kvm" in runners and w["runs"]["kvm"] and "kvm" in w["runs"]["kvm"][-1]:
+            inside = statistics.median(x["kvm"]["kvm_run_seconds"] for x in w["runs"]["kvm"]
+                                       if "kvm" in x)
+            lines.append(f"  kvm: {inside:.3f} s inside KVM_RUN (median, from --stats)")
         if w.get("note"):
             lines.append(f"  note: {w['note']}")
     lines += [f"error: {e}" for e in r["errors"]]
@@ -416,21 +631,30 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="Run it as `uv run tools/bench [...]`; "
                                             "see the top of tools/bench.py for the manual.")
-    parser.add_argument("--workloads", "-w", default=",".join(WORKLOADS),
-                        help="comma list of cpu,sha256,gzip (default all)")
+    parser.add_argument("--workloads", "-w", default=",".join(DEFAULT_WORKLOADS),
+                        help="comma list of cpu,sha256,gzip,syscalls (default cpu,sha256,gzip)")
     parser.add_argument("--engines", "-e", default=None,
-                        help="comma list of runners jit,interp,qemu (default all)")
+                        help="comma list of runners: jit,interp,qemu (riscv64), "
+                             "kvm,native,qemu-x86_64 (x86_64); default jit,interp,qemu")
     parser.add_argument("--engine", default=None,
                         help="old spelling: --engine E means --engines E,qemu")
     parser.add_argument("--iterations", "-n", type=int, default=40,
                         help="bench_cpu's iteration count (default 40)")
+    parser.add_argument("--syscall-iterations", type=int, default=10000,
+                        help="bench_syscalls's iteration count, 10 syscalls each "
+                             "(default 10000)")
     parser.add_argument("--size-mib", type=float, default=16.0,
                         help="size of the sha256/gzip input in MiB (default 16)")
     parser.add_argument("--repeat", "-r", type=int, default=3,
                         help="runs of each runner per workload (default 3)")
     parser.add_argument("--guest", type=Path, default=DEFAULT_GUEST,
-                        help="the cpu workload's guest (default build/guests/riscv64/bench_cpu)")
+                        help="the cpu workload's riscv64 guest "
+                             "(default build/guests/riscv64/bench_cpu)")
+    parser.add_argument("--guest-x86_64", type=Path, default=DEFAULT_GUEST_X86_64,
+                        help="the cpu workload's x86_64 guest "
+                             "(default build/guests/x86_64/bench_cpu)")
     parser.add_argument("--qemu", default="qemu-riscv64-static")
+    parser.add_argument("--qemu-x86_64", default="qemu-x86_64-static")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds one run may take (default: no limit)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -440,13 +664,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine is not None:
         runners = [*_names(args.engine, VM_RUNNERS, "engine", parser), "qemu"]
     else:
-        runners = _names(args.engines or ",".join(RUNNERS), RUNNERS, "runner", parser)
+        runners = _names(args.engines or ",".join(DEFAULT_RUNNERS), tuple(RUNNERS), "runner",
+                         parser)
     workloads = _names(args.workloads, WORKLOADS, "workload", parser)
     if args.size_mib <= 0:
         parser.error("--size-mib must be positive")
+    if args.iterations < 0 or args.syscall_iterations < 0:
+        parser.error("iteration counts cannot be negative")
     try:
         result = bench(workloads, runners, args.iterations, args.size_mib, max(1, args.repeat),
-                       args.guest, args.qemu, args.timeout)
+                       args.guest, args.qemu, args.timeout,
+                       syscall_iterations=args.syscall_iterations,
+                       guest_x86_64=args.guest_x86_64, qemu_x86_64=args.qemu_x86_64)
     except BenchError as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return 1
