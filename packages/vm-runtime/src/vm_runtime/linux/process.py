@@ -408,9 +408,12 @@ class Process:
                 event.wait(min(left, WAIT_SLICE))
 
     def wake_all(self) -> None:
+        """Every thread looks at its signals again: one that waits wakes, one that runs guest
+        code is kicked out of it (a process-wide signal may be its to take now)."""
         for t in list(self.threads.values()):
             t.check_signals = True
             t.wakeup.set()
+            self.kick(t)
 
     def kick(self, thread: Thread) -> None:
         """Make ``thread`` leave guest code soon (an engine running guest code on a CPU of
