@@ -8,8 +8,10 @@ iteration), and small programs of this file's own compiled the same way into the
 scratch directory (a guest that maps, unmaps, protects and faults at random; a guest that
 spins in user code while a host signal arrives), and Debian's busybox-static for amd64 running
 every case of busybox_cases.py (shell scripts, checksums, gzip, text tools) in a scratch
-directory prepared for each run. Bad input: a program of another architecture with
-``--accel kvm``, and a missing KVM device (``VM_KVM_DEVICE``).
+directory prepared for each run. Programs that are not ours: Debian's qemu-riscv64-static
+running riscv64 guests and riscv64 busybox (natively and under `vm run` alike), and small
+programs of ours for what it and Go's runtime found. Bad input: a program of another
+architecture with ``--accel kvm``, and a missing KVM device (``VM_KVM_DEVICE``).
 
 Everything here needs /dev/kvm and an x86_64 host with gcc; without them the tests skip with
 the reason.
@@ -484,3 +486,269 @@ def test_x86_64_program_without_kvm_says_how(tmp_path: Path) -> None:
     run = run_vm(guestlib.guest(ARCH, "hello"), [], accel="none")
     assert run.rc == 1, run.describe()
     assert "--accel kvm" in _one_error_line(run)
+
+
+# -- programs that are not ours -----------------------------------------------------------------------
+# Debian's qemu-riscv64-static (qemu-user-static) is a static-pie x86_64 program with threads
+# (its RCU thread, started again in every forked child), signals, big reservations, mprotect and
+# a JIT of its own. It runs riscv64 guests of tests-integration/guests and Debian's riscv64
+# busybox, natively and under `vm run --accel kvm`, with the same arguments and environment.
+QEMU_GUESTS = ["hello", "atomics_threads", "threads_signals", "fork_exec_pipe", "mmap_prot",
+               "signals", "malloc_churn"]
+
+#: shell builtins only (nothing is exec'd): functions, nested command substitutions and
+#: subshells, each a fork of qemu while its RCU thread starts
+QEMU_SHELL = (
+    'f() { echo "f:$1:$#"; return 3; }; f a b c; echo "status $?"; '
+    "fact() { if [ $1 -le 1 ]; then echo 1; else echo $(( $1 * $(fact $(($1-1))) )); fi; }; "
+    "fact 10; x=$( (echo deep; (echo deeper)) ); echo $x; "
+    "echo piped | { read v; echo got $v; }; (exit 7); echo sub $?"
+)
+
+
+@needs_kvm
+@pytest.mark.parametrize("name", QEMU_GUESTS)
+def test_qemu_user_runs_riscv64_guests_as_natively(name: str, tmp_path: Path) -> None:
+    import test_guests_reference as reference
+
+    qemu = Path(guestlib.qemu("riscv64"))
+    guest = guestlib.guest("riscv64", name)
+    args, env = reference.CASES[name]
+    if env == {}:  # the guest execs a guest: through qemu, in both runs
+        env = guestlib.exec_env("riscv64")
+    compare(f"qemu-riscv64-static {name}", qemu, [str(guest), *args], env, tmp_path)
+
+
+@needs_kvm
+def test_qemu_user_runs_a_forking_riscv64_shell(tmp_path: Path) -> None:
+    qemu = Path(guestlib.qemu("riscv64"))
+    busybox = guestlib.busybox("riscv64")
+    env = {**guestlib.DEFAULT_ENV, "PATH": "/nonexistent"}  # no host program by mistake
+    compare("qemu-riscv64-static busybox sh", qemu, [str(busybox), "sh", "-c", QEMU_SHELL],
+            env, tmp_path)
+
+
+# What those programs (and Go's runtime and compiler) found, each in a small program of ours.
+MMAP_RACE = r"""
+/* threads map (anonymous memory, or a file privately), fill, check and unmap at once: no
+ * two live mappings may overlap */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define THREADS 8
+#define ROUNDS 200
+
+static int fd;
+
+static void *work(void *arg) {
+    long id = (long)arg, bad = 0;
+    unsigned seed = (unsigned)id * 7919u + 1;
+    for (int i = 0; i < ROUNDS; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t len = (1 + (seed >> 16) % 4) * 4096;
+        unsigned char *p = mmap(0, len, PROT_READ | PROT_WRITE,
+                                id & 1 ? MAP_PRIVATE : MAP_PRIVATE | MAP_ANONYMOUS,
+                                id & 1 ? fd : -1, 0);
+        if (p == MAP_FAILED) return (void *)-1L;
+        memset(p, (int)(id + 1), len);
+        for (int k = 0; k < 50; k++) __asm__ volatile("" ::: "memory");
+        for (size_t j = 0; j < len; j++) bad += p[j] != id + 1;
+        munmap(p, len);
+    }
+    return (void *)bad;
+}
+
+int main(int argc, char **argv) {
+    pthread_t t[THREADS];
+    (void)argc;
+    fd = open(argv[0], O_RDONLY); /* this program: more than 4 pages */
+    if (fd < 0) return 1;
+    long bad = 0;
+    for (long i = 0; i < THREADS; i++) pthread_create(&t[i], 0, work, (void *)i);
+    for (int i = 0; i < THREADS; i++) {
+        void *v;
+        pthread_join(t[i], &v);
+        bad += (long)v;
+    }
+    printf("bytes another thread's mapping changed: %ld\n", bad);
+    return 0;
+}
+"""
+
+FORK_WHILE_THREAD_STARTS = r"""
+/* forks while a thread it has just started is getting going (in qemu-user, a forked child
+ * starts its RCU thread at once and may fork again) */
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *idle(void *arg) { return arg; }
+
+static int level(int n) {
+    if (n == 0) return 0;
+    pthread_t t;
+    pthread_create(&t, 0, idle, 0);
+    pid_t pid = fork();
+    if (pid == 0) _exit(level(n - 1) + 1);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    pthread_join(t, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+int main(void) {
+    int total = 0;
+    for (int round = 0; round < 10; round++) total += level(5);
+    printf("levels: %d\n", total);
+    return 0;
+}
+"""
+
+CLOSE_ALL = r"""
+/* closes every descriptor above stderr, as a child about to exec (and many daemons) do:
+ * close_range(), and close() up to the descriptor limit; both kinds, in a forked child and
+ * in the process itself, which then still makes threads and children */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *hello(void *arg) { return arg; }
+
+static int close_loop(void) {
+    struct rlimit r;
+    getrlimit(RLIMIT_NOFILE, &r);
+    int closed = 0;
+    for (long fd = 3; fd < (long)r.rlim_cur && fd < 1024; fd++) closed += close((int)fd) == 0;
+    return closed;
+}
+
+int main(void) {
+    setvbuf(stdout, 0, _IOLBF, 0);
+    pthread_t first;
+    pthread_create(&first, 0, hello, 0); /* a thread that has ended before the closing */
+    pthread_join(first, 0);
+    for (int kind = 0; kind < 2; kind++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (kind == 0) printf("child close_range: %ld\n", syscall(SYS_close_range, 3, ~0U, 0));
+            else close_loop();
+            printf("child %d still runs\n", kind);
+            _exit(10 + kind);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        printf("child %d exit %d\n", kind, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    printf("close_range: %ld\n", syscall(SYS_close_range, 3, ~0U, 0));
+    close_loop();
+    printf("close(3) after: %d %s\n", close(3), errno == EBADF ? "EBADF" : "?");
+    pthread_t t;
+    pthread_create(&t, 0, hello, 0);
+    pthread_join(t, 0);
+    pid_t pid = fork();
+    if (pid == 0) _exit(7);
+    int status;
+    waitpid(pid, &status, 0);
+    printf("thread and child after: exit %d\n", WEXITSTATUS(status));
+    return 0;
+}
+"""
+
+PRCTL = r"""
+/* prctl: the parent-death signal (set, read back, and delivered when the parent exits), and
+ * the dumpable and keep-capabilities flags */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int out_fd;
+
+static void on_usr1(int sig) {
+    (void)sig;
+    write(out_fd, "child got SIGUSR1 when its parent exited\n", 41);
+    _exit(0);
+}
+
+int main(void) {
+    int sig = -1;
+    setvbuf(stdout, 0, _IOLBF, 0);
+    printf("pdeathsig %d", prctl(PR_GET_PDEATHSIG, &sig));
+    printf(" = %d;", sig);
+    printf(" set %d;", prctl(PR_SET_PDEATHSIG, SIGUSR1));
+    prctl(PR_GET_PDEATHSIG, &sig);
+    printf(" now %d; bad signal %d\n", sig, prctl(PR_SET_PDEATHSIG, 99));
+    printf("dumpable %d, keepcaps %d", prctl(PR_GET_DUMPABLE), prctl(PR_GET_KEEPCAPS));
+    printf(" set %d,", prctl(PR_SET_KEEPCAPS, 1));
+    printf(" now %d\n", prctl(PR_GET_KEEPCAPS));
+    prctl(PR_SET_KEEPCAPS, 0);
+    prctl(PR_SET_PDEATHSIG, 0);
+    int pipefd[2], ready[2];
+    pipe(pipefd);
+    pipe(ready);
+    pid_t middle = fork();
+    if (middle == 0) {
+        if (fork() == 0) {
+            out_fd = pipefd[1];
+            signal(SIGUSR1, on_usr1);
+            prctl(PR_SET_PDEATHSIG, SIGUSR1);
+            write(ready[1], "r", 1);
+            for (;;) pause();
+        }
+        char c;
+        read(ready[0], &c, 1);
+        _exit(3); /* the child's parent exits */
+    }
+    close(pipefd[1]);
+    int status;
+    waitpid(middle, &status, 0);
+    printf("middle exit %d\n", WEXITSTATUS(status));
+    char buf[128];
+    ssize_t n = read(pipefd[0], buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    printf("%s", n > 0 ? buf : "no word from the child\n");
+    return 0;
+}
+"""
+
+
+@needs_kvm
+def test_threads_mapping_at_once_get_ranges_of_their_own(tmp_path: Path) -> None:
+    # two threads' mmap calls found the same free range (Go's compiler: a heap block and a
+    # file mapping on top of each other)
+    binary = build_own(MMAP_RACE, "mmap_race", tmp_path, "-pthread")
+    compare("mmap_race", binary, [], None, tmp_path)
+
+
+@needs_kvm
+def test_fork_while_a_new_thread_starts(tmp_path: Path) -> None:
+    # a child forked while another thread made its vCPU inherited the engine's lock held (a
+    # hang: qemu-user running `sh -c 'echo $(...$(...))'`)
+    binary = build_own(FORK_WHILE_THREAD_STARTS, "fork_threads", tmp_path, "-pthread")
+    compare("fork_threads", binary, [], None, tmp_path)
+
+
+@needs_kvm
+def test_closing_every_descriptor_leaves_vm_its_own(tmp_path: Path) -> None:
+    # close_range(3, ~0U) in a child about to exec closed the KVM descriptors (Debian's
+    # dar_static, through gpgme)
+    binary = build_own(CLOSE_ALL, "close_all", tmp_path, "-pthread")
+    compare("close_all", binary, [], None, tmp_path)
+
+
+@needs_kvm
+def test_prctl_parent_death_signal_and_flags(tmp_path: Path) -> None:
+    # Go's os/exec with SysProcAttr.Pdeathsig: prctl(PR_SET_PDEATHSIG) was EINVAL
+    binary = build_own(PRCTL, "prctl", tmp_path)
+    compare("prctl", binary, [], None, tmp_path)

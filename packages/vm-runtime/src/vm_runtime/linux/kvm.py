@@ -285,10 +285,11 @@ class KvmEngine:
         self.stats.zaps += 1
 
     def own_fds(self) -> set[int]:
-        """The host descriptors the engine holds (/dev/kvm, the VM, the vCPUs): the guest must
-        not close them (close_range, or a loop of close up to the descriptor limit)."""
+        """The host descriptors the engine holds (/dev/kvm, the VM, the vCPUs, idle ones too):
+        the guest must not close them (close_range, or a loop of close up to the descriptor
+        limit)."""
         with self.lock:
-            holders = [self.hv, self.vm, *(cpu.vcpu for cpu in self.vcpus)]
+            holders = [self.hv, self.vm, *(cpu.vcpu for cpu in self.vcpus), *self.idle]
         return {h.fd for h in holders if not h.closed}
 
     def fork_locks(self) -> list[Any]:

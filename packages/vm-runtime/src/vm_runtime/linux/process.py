@@ -146,6 +146,9 @@ class Process:
         self.siglock = threading.RLock()
         self.shared_pending = sig.SigQueue()
         self.futex_lock = threading.Lock()
+        #: the kernel's mmap_lock: one thread at a time places, maps, unmaps or protects
+        #: (without it, two threads' mmap calls can both find the same free range)
+        self.mm_lock = threading.Lock()
         self.futex_waiters: dict[int, list] = {}
         self.reported_enosys: set[str] = set()
         self.sigreturn_addr = 0
@@ -661,12 +664,21 @@ class Process:
             f"{m('code_cache_bytes')} bytes; {m('native_instructions')} instructions native; "
             f"exits {exits}\n")
 
+    def own_fds(self) -> set[int]:
+        """Host descriptors of the emulator's own (the engine's, a vfork child's gate): not the
+        guest's, which must not close them (EBADF, as for any descriptor it never had)."""
+        own_fds = getattr(self.engine, "own_fds", None)
+        fds = set(own_fds()) if own_fds is not None else set()
+        if self.vfork_gate is not None:
+            fds.add(self.vfork_gate)
+        return fds
+
     # -- fork ----------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def forking(self):
         """Hold the locks other threads may hold, so that a forked child gets them free."""
         fork_locks = getattr(self.engine, "fork_locks", None)
-        locks = [self.lock, self.siglock, self.futex_lock, *_engine_locks(),
+        locks = [self.lock, self.siglock, self.futex_lock, self.mm_lock, *_engine_locks(),
                  *(fork_locks() if fork_locks is not None else ())]
         for lock in locks:
             lock.acquire()
@@ -683,6 +695,7 @@ class Process:
         self.lock = threading.RLock()
         self.siglock = threading.RLock()
         self.futex_lock = threading.Lock()
+        self.mm_lock = threading.Lock()
         self.exit_cond = threading.Condition(self.lock)
         self.futex_waiters = {}
         self.leader_status = None

@@ -231,7 +231,7 @@ def sys_lseek(p, t, fd: int, offset: int, whence: int) -> int:
 @syscall("close", "fd")
 def sys_close(p, t, fd: int) -> int:
     fd = s32(fd)
-    if fd == p.vfork_gate:
+    if fd in p.own_fds():
         raise Errno(EBADF)
     os.close(fd)
     return 0
@@ -239,7 +239,18 @@ def sys_close(p, t, fd: int) -> int:
 
 @syscall("close_range", "fd", "fd", "hex")
 def sys_close_range(p, t, first: int, last: int, flags: int) -> int:
-    return _host.syscall("close_range", u32(first), u32(last), u32(flags))
+    """The host's close_range over [first, last] less the emulator's own descriptors (a
+    child about to exec closes everything above stderr so)."""
+    first, last, flags = u32(first), u32(last), u32(flags)
+    if first > last:
+        raise Errno(EINVAL)
+    for fd in sorted(fd for fd in p.own_fds() if first <= fd <= last):
+        if fd > first:
+            _host.syscall("close_range", first, fd - 1, flags)
+        first = fd + 1
+    if first <= last and first <= 0xFFFFFFFF:
+        return _host.syscall("close_range", first, last, flags)
+    return 0
 
 
 @syscall("dup", "fd")
@@ -253,11 +264,13 @@ def sys_dup2(p, t, old: int, new: int) -> int:
     if old == new:
         _host.syscall("fcntl", old, 1)  # EBADF for a bad descriptor
         return new
-    return _host.syscall("dup3", old, new, 0)
+    return sys_dup3(p, t, old, new, 0)
 
 
 @syscall("dup3", "fd", "fd", "oflags")
 def sys_dup3(p, t, old: int, new: int, flags: int) -> int:
+    if s32(new) in p.own_fds():  # not over the emulator's own (as if beyond the limit)
+        raise Errno(EBADF)
     return _host.syscall("dup3", s32(old), s32(new), flags_to_host(p, flags))
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
+from collections.abc import Callable
 
 from ..memory import PAGE_MASK, PROT_EXEC, PROT_READ, PROT_WRITE, page_align_up
 from . import Errno, syscall
@@ -15,7 +17,21 @@ MAP_TYPE = 0x0F
 MREMAP_MAYMOVE, MREMAP_FIXED = 1, 2
 
 
+def _mm_locked(fn: Callable[..., int]) -> Callable[..., int]:
+    """Run a syscall that changes the address space under the process's ``mm_lock`` (the
+    kernel's mmap_lock): another thread's mmap must not find free what this one is placing,
+    nor a fork copy a change half made."""
+
+    @functools.wraps(fn)
+    def locked(p, t, *args: int) -> int:
+        with p.mm_lock:
+            return fn(p, t, *args)
+
+    return locked
+
+
 @syscall("brk", "hex", ret="hex")
+@_mm_locked
 def sys_brk(p, t, addr: int) -> int:
     if addr == 0 or addr < p.brk_start:
         return p.brk
@@ -54,6 +70,7 @@ def _place(p, addr: int, length: int, flags: int) -> int:
 
 
 @syscall("mmap", "hex", "size", "prot", "mmap_flags", "fd", "hex", ret="hex")
+@_mm_locked
 def sys_mmap(p, t, addr: int, length: int, prot: int, flags: int, fd: int, offset: int) -> int:
     if length == 0 or offset & PAGE_MASK:
         raise Errno(EINVAL)
@@ -173,6 +190,7 @@ def _mapping_name(fd: int) -> str:
 
 
 @syscall("munmap", "hex", "size")
+@_mm_locked
 def sys_munmap(p, t, addr: int, length: int) -> int:
     if addr & PAGE_MASK or length == 0:
         raise Errno(EINVAL)
@@ -185,6 +203,7 @@ def sys_munmap(p, t, addr: int, length: int) -> int:
 
 
 @syscall("mprotect", "hex", "size", "prot")
+@_mm_locked
 def sys_mprotect(p, t, addr: int, length: int, prot: int) -> int:
     if addr & PAGE_MASK:
         raise Errno(EINVAL)
@@ -200,6 +219,7 @@ def sys_mprotect(p, t, addr: int, length: int, prot: int) -> int:
 
 
 @syscall("mremap", "hex", "size", "size", "int", "hex", ret="hex")
+@_mm_locked
 def sys_mremap(p, t, old: int, old_size: int, new_size: int, flags: int, new_addr: int) -> int:
     if old & PAGE_MASK or new_size == 0:
         raise Errno(EINVAL)
@@ -242,6 +262,7 @@ def _move(p, old: int, old_size: int, new_size: int, new: int, prot: int) -> int
 
 
 @syscall("madvise", "hex", "size", "int")
+@_mm_locked
 def sys_madvise(p, t, addr: int, length: int, advice: int) -> int:
     if addr & PAGE_MASK:
         raise Errno(EINVAL)

@@ -3,6 +3,7 @@ futex, and the small bookkeeping calls glibc makes at start-up."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import struct
@@ -13,6 +14,7 @@ import time
 from .. import signals as sig
 from ..process import ProcessExit, Restart, Thread, ThreadExit
 from . import Errno, syscall
+from . import host as _host
 from .util import s32 as _s32
 
 M64 = (1 << 64) - 1
@@ -273,12 +275,29 @@ def sys_sysinfo(p, t, addr: int) -> int:
     return 0
 
 
+#: prctl options that are the host process's (or thread's) attributes as they are the guest's
+#: (a guest process is a host process, a guest thread a host thread), passed through:
+#: PR_SET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_GET_KEEPCAPS, PR_SET_KEEPCAPS,
+#: PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS
+_PRCTL_HOST = frozenset((1, 3, 4, 7, 8, 36, 38, 39))
+#: the same, answering through an int the guest points at: PR_GET_PDEATHSIG,
+#: PR_GET_CHILD_SUBREAPER
+_PRCTL_HOST_INT_OUT = frozenset((2, 37))
+
+
 @syscall("prctl", "int", "hex", "hex", "hex", "hex")
 def sys_prctl(p, t, option: int, a2: int, a3: int, a4: int, a5: int) -> int:
     if option == 15:  # PR_SET_NAME
         return 0
     if option == 16:  # PR_GET_NAME
         p.mem.write(a2, os.path.basename(p.exe).encode()[:15].ljust(16, b"\0"))
+        return 0
+    if option in _PRCTL_HOST:
+        return _host.syscall("prctl", option, a2, a3, a4, a5)
+    if option in _PRCTL_HOST_INT_OUT:
+        out = ctypes.c_int(0)
+        _host.syscall("prctl", option, out, a3, a4, a5)
+        p.mem.write(a2, struct.pack("<i", out.value))
         return 0
     raise Errno(EINVAL)
 
