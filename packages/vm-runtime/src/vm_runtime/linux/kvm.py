@@ -73,7 +73,7 @@ KERNEL_CS, KERNEL_DS, USER_DS, USER_CS, TSS_SEL = 0x10, 0x18, 0x2B, 0x33, 0x40
 PTE_P, PTE_W, PTE_U, PTE_A, PTE_D = 1, 2, 4, 1 << 5, 1 << 6
 PTE_NX = 1 << 63
 CR0_PE, CR0_MP, CR0_ET, CR0_NE, CR0_WP, CR0_PG = 1, 2, 16, 32, 1 << 16, 1 << 31
-CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT = 1 << 5, 1 << 9, 1 << 10
+CR4_PAE, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_OSXSAVE = 1 << 5, 1 << 9, 1 << 10, 1 << 18
 EFER_SCE, EFER_LME, EFER_LMA, EFER_NXE = 1, 1 << 8, 1 << 10, 1 << 11
 RFLAGS_IF, RFLAGS_IOPL3 = 1 << 9, 3 << 12
 MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK = 0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084
@@ -83,6 +83,13 @@ MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK = 0xC0000081, 0xC0000082, 0xC0000083,
 _XSAVE_SIZE = 4096
 KVM_GET_XSAVE = (2 << 30) | (_XSAVE_SIZE << 16) | (0xAE << 8) | 0xA4
 KVM_SET_XSAVE = (1 << 30) | (_XSAVE_SIZE << 16) | (0xAE << 8) | 0xA5
+# KVM_SET_XCRS (struct kvm_xcrs: u32 nr_xcrs, u32 flags, 16 x {u32 xcr, u32, u64 value},
+# u64 padding[16]: 392 bytes)
+_XCRS_SIZE = 392
+KVM_SET_XCRS = (1 << 30) | (_XCRS_SIZE << 16) | (0xAE << 8) | 0xA7
+_XSAVE_HEADER = 512  # the XSAVE header (XSTATE_BV first) follows the 512-byte legacy area
+_XSAVE_MIN = 576  # legacy area and header: the smallest XSAVE image
+AT_MINSIGSTKSZ = 51
 
 # KVM_SET_SIGNAL_MASK (struct kvm_signal_mask: u32 len, then the sigset)
 KVM_SET_SIGNAL_MASK = (1 << 30) | (4 << 16) | (0xAE << 8) | 0x8B
@@ -117,6 +124,32 @@ FD_FLOOR = 512
 """The engine's own descriptors (/dev/kvm, the VM, the vCPUs) are numbered from here, out of
 the way of the guest's, which must get the numbers a native run would get (KvmHypervisor's
 ``fd_floor``)."""
+
+
+def _xsave_layout(cpuid: Any) -> tuple[int, int]:
+    """(XCR0, image size) for the user XSAVE features KVM offers (CPUID leaf 0xD): the
+    standard format ends where the last feature's area does (sub-leaf i: size, offset)."""
+    leaves = {e.index: e for e in cpuid if e.function == 0xD}
+    main = leaves.get(0)
+    if main is None or main.eax & 3 != 3:
+        return 0, 0
+    xfeatures = main.eax | main.edx << 32
+    end = _XSAVE_MIN
+    for bit in range(2, 64):
+        sub = leaves.get(bit)
+        if xfeatures >> bit & 1 and sub is not None:
+            end = max(end, sub.ebx + sub.eax)
+    return xfeatures, end
+
+
+def _host_auxv() -> dict[int, int]:
+    """This process's auxiliary vector, as the host kernel gave it."""
+    try:
+        with open("/proc/self/auxv", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return {}
+    return dict(struct.iter_unpack("<QQ", raw[:len(raw) // 16 * 16]))
 
 
 class _Stats:
@@ -179,9 +212,14 @@ class KvmEngine:
             self.hv = KvmHypervisor(os.environ.get(DEVICE_ENV) or None, fd_floor=FD_FLOOR)
         except AcceleratorUnavailable as exc:
             raise KvmUnavailable(f"KVM cannot be used: {exc.reason}", _NO_KVM_FIX) from None
+        cpuid = self.hv.supported_cpuid()
         #: AT_HWCAP as Linux gives it on x86_64: CPUID.1:EDX, here as KVM reports it
-        self.hwcap = next((e.edx for e in self.hv.supported_cpuid() if e.function == 1),
-                          HWCAP)
+        self.hwcap = next((e.edx for e in cpuid if e.function == 1), HWCAP)
+        #: the XSAVE features guest threads have (XCR0: what KVM offers, the host's) and the
+        #: size of their standard-format image, which a signal frame holds
+        self.xfeatures, self.xstate_size = _xsave_layout(cpuid)
+        #: AT_MINSIGSTKSZ: the host kernel's own (its frames hold the same XSAVE state)
+        self.minsigstksz = _host_auxv().get(AT_MINSIGSTKSZ, 0)
         #: the guest memory slots made so far: chunk (address // SLOT_BYTES) -> slot number
         self.slots: dict[int, int] = {}
         self._create_vm()
@@ -374,8 +412,9 @@ class KvmEngine:
                         self.initial_xsave = cpu.xsave_image()
                 self.vcpus.append(cpu)
             state.vcpu = cpu
-            state.fpu_read = cpu.fxsave_read
-            state.fpu_write = cpu.fxsave_write
+            state.fpu_read = cpu.fpu_read
+            state.fpu_write = cpu.fpu_write
+            state.xfeatures = self.xfeatures
             if state.inherit_xsave is not None:
                 cpu.set_xsave(state.inherit_xsave)
                 state.inherit_xsave = None
@@ -447,6 +486,8 @@ class _Cpu:
         self.running = False
         self.generation = 0
         self.in_kernel = False  # the last exit was an exception: CS is the kernel's
+        from vm_accel.kvm.ioctl import ioctl
+
         vcpu.enable_sync_regs()  # registers through the run area: no ioctls at each exit
         self.regs = vcpu.get_regs()
         self.sregs = self._initial_sregs()
@@ -454,10 +495,12 @@ class _Cpu:
                        MSR_LSTAR: engine.sys_base + STUB_OFF, MSR_CSTAR: engine.sys_base + STUB_OFF,
                        MSR_SFMASK: 0})
         self.xsave_buf = ctypes.create_string_buffer(_XSAVE_SIZE)
+        if engine.xfeatures:  # XCR0 as Linux sets it (and CR4.OSXSAVE, in the sregs)
+            xcrs = ctypes.create_string_buffer(_XCRS_SIZE)
+            struct.pack_into("<IIIIQ", xcrs, 0, 1, 0, 0, 0, engine.xfeatures)
+            ioctl(vcpu.fd, KVM_SET_XCRS, xcrs)
         # inside KVM_RUN only the kick signal is unblocked, so that a kick interrupts guest
         # code while every other signal stays with the host-signal thread
-        from vm_accel.kvm.ioctl import ioctl
-
         mask = ((1 << 64) - 1) & ~(1 << (KICK_SIGNAL - 1))
         ioctl(vcpu.fd, KVM_SET_SIGNAL_MASK,
               ctypes.create_string_buffer(struct.pack("<IQ", 8, mask), 12))
@@ -494,6 +537,8 @@ class _Cpu:
         sregs.idt.base, sregs.idt.limit = eng.sys_base + IDT_OFF, 16 * 256 - 1
         sregs.cr3 = eng.sys_base + PT_OFF
         sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT
+        if eng.xfeatures:
+            sregs.cr4 |= CR4_OSXSAVE
         sregs.cr0 = CR0_PG | CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_MP
         sregs.efer = EFER_LME | EFER_LMA | EFER_SCE | EFER_NXE
         return sregs
@@ -517,15 +562,23 @@ class _Cpu:
         buf = ctypes.create_string_buffer(bytes(image), _XSAVE_SIZE)
         ioctl(self.vcpu.fd, KVM_SET_XSAVE, buf)
 
-    def fxsave_read(self) -> bytes:
-        return self.xsave_image()[:FXSAVE_SIZE]
+    def fpu_read(self) -> bytes:
+        """The thread's FPU/SSE state for a signal frame: the standard-format XSAVE image of
+        its features (its first 512 bytes are the FXSAVE image), or the FXSAVE image alone
+        where there is no XSAVE."""
+        return self.xsave_image()[:self.engine.xstate_size or FXSAVE_SIZE]
 
-    def fxsave_write(self, image: bytes) -> None:
-        full = bytearray(self.xsave_image())
-        full[:FXSAVE_SIZE] = image[:FXSAVE_SIZE]
-        full[464:FXSAVE_SIZE] = bytes(FXSAVE_SIZE - 464)
-        # the XSAVE header's XSTATE_BV: x87 and SSE present as written
-        struct.pack_into("<Q", full, 512, struct.unpack_from("<Q", full, 512)[0] | 3)
+    def fpu_write(self, image: bytes) -> None:
+        """Load an image of ``fpu_read``'s kind, or a bare FXSAVE image (512 bytes): then the
+        x87 and SSE state come from it and every other feature starts afresh, as Linux
+        restores a frame without extended state."""
+        full = bytearray(_XSAVE_SIZE)
+        if len(image) >= _XSAVE_MIN:
+            full[:len(image)] = image
+        else:
+            full[:FXSAVE_SIZE] = image[:FXSAVE_SIZE]
+            struct.pack_into("<Q", full, _XSAVE_HEADER, 3)  # XSTATE_BV: x87 and SSE as given
+        full[464:FXSAVE_SIZE] = bytes(FXSAVE_SIZE - 464)  # the software-reserved bytes
         self.set_xsave(bytes(full))
 
     # -- running -------------------------------------------------------------------------------

@@ -224,6 +224,9 @@ class Process:
                 (AT["HWCAP"], getattr(self.engine, "hwcap", arch.hwcap)), (AT["CLKTCK"], 100),
                 (AT["SECURE"], 0),
                 (AT["HWCAP2"], 0)]
+        minsigstksz = getattr(self.engine, "minsigstksz", 0)
+        if minsigstksz:  # the signal frame's size where it depends on the CPU (x86 XSAVE)
+            auxv.append((AT["MINSIGSTKSZ"], minsigstksz))
         sp, _ = build_stack(self.mem, arch.stack_top, argv, envp, auxv,
                             os.fsencode(info.path))
         state = self.state_class()
@@ -595,7 +598,8 @@ class Process:
         if arch.has_sa_restorer and action.flags & sig.SA_RESTORER:
             restorer = action.restorer
         try:
-            if ts.on_altstack(sp) and not ts.on_altstack(sp - arch.sigframe_size):
+            frame_size = max(arch.sigframe_size, getattr(self.engine, "minsigstksz", 0))
+            if ts.on_altstack(sp) and not ts.on_altstack(sp - frame_size):
                 raise ValueError("the alternate signal stack overflows")
             arch.setup_frame(self.mem, state, signo, pending.siginfo(), action.handler,
                              restorer, saved_mask, uc_stack, top)

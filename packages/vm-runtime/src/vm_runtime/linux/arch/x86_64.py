@@ -2,7 +2,10 @@
 the result; `syscall` is two bytes and clobbers rcx and r11. The signal frame is struct
 rt_sigframe of arch/x86/kernel/signal_64.c: the return address (sa_restorer), struct ucontext
 with struct sigcontext (asm/sigcontext.h) and the signal mask, the siginfo, and the FPU state
-(the 512-byte FXSAVE image) that sigcontext.fpstate points to.
+that sigcontext.fpstate points to: the thread's XSAVE image (standard format, its first 512
+bytes the FXSAVE image), with Linux's ``_fpx_sw_bytes`` in the FXSAVE image's software bytes
+and FP_XSTATE_MAGIC2 after it (uc_flags UC_FP_XSTATE); or, without XSAVE, the FXSAVE image
+alone.
 
 There is no x86 interpreter: x86_64 programs run under KVM (``vm_runtime.linux.kvm``), and the
 CPU state below is what the accelerator engine loads into and reads back from the vCPU. Its
@@ -29,7 +32,7 @@ RFLAGS_FIXED = 1 << 1
 FIX_EFLAGS = 0x40000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 0x1 | 0x10000
 #: cleared on entry to a handler: DF, RF, TF
 HANDLER_CLEARS = 0x400 | 0x10000 | 0x100
-UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS = 0x2, 0x4
+UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS = 0x1, 0x2, 0x4
 
 # an FXSAVE image in its initial state (x87 control word 0x37f, MXCSR 0x1f80): what a signal
 # handler starts with (the kernel's fpu__clear_user_states)
@@ -37,6 +40,13 @@ FXSAVE_SIZE = 512
 INIT_FXSAVE = struct.pack("<HH", 0x37F, 0).ljust(24, b"\0") + struct.pack("<II", 0x1F80, 0xFFFF) \
     + bytes(FXSAVE_SIZE - 32)
 MXCSR_MASK = 0xFFFF
+# struct _fpx_sw_bytes, in bytes 464..511 of the FXSAVE image: magic1, extended_size,
+# xfeatures, xstate_size (asm/sigcontext.h); FP_XSTATE_MAGIC2 follows the XSAVE image
+_SW_BYTES = struct.Struct("<IIQI")
+SW_BYTES_OFFSET = 464
+FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2 = 0x46505853, 0x46505845
+XSAVE_HEADER = 512  # XSTATE_BV, XCOMP_BV, then 48 reserved bytes
+XSAVE_MIN = 576
 
 # struct rt_sigframe: pretcode (8), struct ucontext (304), struct siginfo (128)
 UC_OFFSET = 8
@@ -61,7 +71,7 @@ class X86State:
     """An x86_64 thread's registers while it is outside the vCPU (a syscall, a fault)."""
 
     __slots__ = (*GPRS, "pc", "rflags", "fs_base", "gs_base", "trapno", "err", "cr2",
-                 "fpu_read", "fpu_write", "vcpu", "inherit_xsave", "fs_dirty")
+                 "fpu_read", "fpu_write", "xfeatures", "vcpu", "inherit_xsave", "fs_dirty")
 
     def __init__(self) -> None:
         for name in GPRS:
@@ -74,9 +84,12 @@ class X86State:
         self.trapno = 0
         self.err = 0
         self.cr2 = 0
-        #: set by the engine: read and write the 512-byte FXSAVE image of this thread's vCPU
+        #: set by the engine: read and write the FPU state of this thread's vCPU, the XSAVE
+        #: image of ``xfeatures`` (XCR0), or with none the 512-byte FXSAVE image (``fpu_write``
+        #: also takes a bare FXSAVE image: the other features then start afresh)
         self.fpu_read: Callable[[], bytes] | None = None
         self.fpu_write: Callable[[bytes], None] | None = None
+        self.xfeatures = 0
         #: the engine's per-thread vCPU (None until the thread first runs)
         self.vcpu: Any = None
         #: a new thread starts with its parent's FPU state (the engine's full XSAVE image)
@@ -126,20 +139,26 @@ def setup_frame(mem, state: X86State, signo: int, siginfo: bytes, handler: int, 
     ``restorer`` (get_sigframe and x64_setup_rt_frame)."""
     if sp == state.rsp:
         sp -= REDZONE
-    fp = (sp - FXSAVE_SIZE) & ~63
+    image = bytearray(_fpu_image(state))
+    uc_flags = UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
+    if state.xfeatures and len(image) >= XSAVE_MIN:  # copy_fpstate_to_sigframe
+        _SW_BYTES.pack_into(image, SW_BYTES_OFFSET, FP_XSTATE_MAGIC1, len(image) + 4,
+                            state.xfeatures, len(image))
+        image += struct.pack("<I", FP_XSTATE_MAGIC2)
+        uc_flags |= UC_FP_XSTATE
+    fp = (sp - len(image)) & ~63
     frame = ((fp - FRAME_SIZE) & ~15) - 8
     ss_sp, ss_flags, ss_size = uc_stack
     regs = [getattr(state, n) for n in _SC_ORDER]
     sc = _SIGCONTEXT.pack(*regs, state.pc, state.rflags, USER_CS, 0, 0, USER_DS, state.err,
                           state.trapno, sigmask & 0xFFFFFFFFFFFFFFFF, state.cr2, fp)
-    head = _UC_HEAD.pack(UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, 0, ss_sp, ss_flags, 0, ss_size)
+    head = _UC_HEAD.pack(uc_flags, 0, ss_sp, ss_flags, 0, ss_size)
     body = (struct.pack("<Q", restorer & M64) + head + sc + struct.pack("<Q", sigmask)
             + bytes(siginfo[:128]).ljust(128, b"\0"))
     assert len(body) == FRAME_SIZE
-    image = _fpu_image(state)
-    mem.write(fp, image)
+    mem.write(fp, bytes(image))
     mem.write(frame, body)
-    if state.fpu_write is not None:
+    if state.fpu_write is not None:  # the handler starts afresh (fpu__clear_user_states)
         state.fpu_write(INIT_FXSAVE)
     state.rdi = signo
     state.rsi = frame + INFO_OFFSET
@@ -161,7 +180,7 @@ def restore_frame(mem, state: X86State) -> tuple[int, tuple[int, int, int]]:
     fpstate = values[26]
     image = None
     if fpstate:
-        image = mem.read(fpstate, FXSAVE_SIZE)
+        image = _frame_fpstate(mem, fpstate, state.xfeatures)
         (mxcsr,) = struct.unpack_from("<I", image, 24)
         if mxcsr & ~MXCSR_MASK:
             raise ValueError("sigreturn: reserved MXCSR bits set")
@@ -172,6 +191,26 @@ def restore_frame(mem, state: X86State) -> tuple[int, tuple[int, int, int]]:
     if state.fpu_write is not None:
         state.fpu_write(image if image is not None else INIT_FXSAVE)
     return sigmask, (ss_sp, ss_flags, ss_size)
+
+
+def _frame_fpstate(mem, fpstate: int, xfeatures: int) -> bytes:
+    """The FPU state a frame holds (fpu__restore_sig): its XSAVE image where the software
+    bytes and FP_XSTATE_MAGIC2 say there is one of the thread's features (a bad header is
+    a failed sigreturn), else its FXSAVE image alone."""
+    legacy = mem.read(fpstate, FXSAVE_SIZE)
+    magic1, extended, _features, size = _SW_BYTES.unpack_from(legacy, SW_BYTES_OFFSET)
+    if not xfeatures or magic1 != FP_XSTATE_MAGIC1 or size < XSAVE_MIN \
+            or extended != size + 4 or size > 4096:
+        return legacy
+    tail = mem.read(fpstate + size, 4)
+    if struct.unpack("<I", tail)[0] != FP_XSTATE_MAGIC2:
+        return legacy
+    image = bytearray(mem.read(fpstate, size))
+    xstate_bv, xcomp_bv = struct.unpack_from("<QQ", image, XSAVE_HEADER)
+    if xcomp_bv or any(image[XSAVE_HEADER + 16:XSAVE_MIN]):
+        raise ValueError("sigreturn: a bad XSAVE header")
+    struct.pack_into("<Q", image, XSAVE_HEADER, xstate_bv & xfeatures)
+    return bytes(image)
 
 
 SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV = 4, 5, 7, 8, 11
