@@ -383,6 +383,54 @@ def test_more_threads_over_time_than_kvm_makes_vcpus(tmp_path: Path) -> None:
     compare("many", binary, [], None, tmp_path)
 
 
+MANY_FAULTS = r"""
+/* 260 threads alive at once, each taking SIGSEGV five times (a handler jumps back): every
+ * one of them takes its exceptions on a vCPU stack of its own */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+
+#define THREADS 260
+static pthread_barrier_t all_here;
+static __thread sigjmp_buf back;
+
+static void on_segv(int sig) { siglongjmp(back, 1); }
+
+static void *work(void *arg) {
+    long caught = 0;
+    pthread_barrier_wait(&all_here);
+    for (int i = 0; i < 5; i++) {
+        if (sigsetjmp(back, 1) == 0)
+            *(volatile long *)(16 + (long)arg) = 1;  /* the first page: never mapped */
+        else
+            caught++;
+    }
+    return (void *)caught;
+}
+
+int main(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_segv;
+    sigaction(SIGSEGV, &sa, 0);
+    pthread_barrier_init(&all_here, 0, THREADS);
+    pthread_t t[THREADS];
+    for (long i = 0; i < THREADS; i++)
+        if (pthread_create(&t[i], 0, work, (void *)i)) { printf("create %ld failed\n", i); return 1; }
+    long total = 0;
+    for (int i = 0; i < THREADS; i++) { void *v; pthread_join(t[i], &v); total += (long)v; }
+    printf("threads %d, faults caught %ld\n", THREADS, total);
+    return 0;
+}
+"""
+
+
+@needs_kvm
+def test_threads_alive_at_once_fault_on_stacks_of_their_own(tmp_path: Path) -> None:
+    binary = build_own(MANY_FAULTS, "manyfaults", tmp_path, "-pthread")
+    compare("manyfaults", binary, [], None, tmp_path)
+
+
 XSTATE = r"""
 /* the x86_64 signal frame's extended state: what the kernel puts there, and that sigreturn
  * restores the vector registers from it (AVX halves included) */

@@ -120,6 +120,32 @@ def test_page_tables_follow_permission_changes() -> None:
         mem.on_prot_change = None
 
 
+@pytest.mark.skipif(not _kvm_usable(), reason="needs a usable /dev/kvm on an x86_64 host")
+def test_every_vcpu_kvm_can_make_has_a_tss_and_stack_of_its_own() -> None:
+    """A vCPU's exceptions land on its own stack (its TSS's RSP0): as many vCPUs as KVM can
+    make (KVM_CAP_MAX_VCPUS) get distinct pages, each with its TSS written and RSP0 at the
+    page's end, and the guest's page tables map them, supervisor only."""
+    import struct
+
+    from vm_accel.kvm import KvmHypervisor
+    from vm_runtime.linux.kvm import KvmEngine
+
+    with KvmHypervisor() as hv:
+        most = hv.check_extension(66) or 1024  # KVM_CAP_MAX_VCPUS
+    mem = AddressSpace(1 << 30)
+    engine = KvmEngine(mem)
+    try:
+        areas = [engine.cpu_area(i) for i in range(most)]
+        assert len(set(areas)) == most
+        for off in areas:
+            (rsp0,) = struct.unpack_from("<Q", engine.sys_mm, off + 4)
+            assert rsp0 == engine.sys_base + off + 0x1000
+            pte = engine.ptes[(engine.sys_base + off) >> 12]
+            assert pte & 7 == 3  # present, writable, not user
+    finally:
+        mem.on_prot_change = None
+
+
 @pytest.mark.skipif(not ON_X86_64, reason="an x86_64 host")
 def test_missing_device_is_a_clear_error(tmp_path: Path) -> None:
     code = ("import sys\nfrom vm_runtime.linux.kvm import KvmEngine, KvmUnavailable\n"

@@ -14,10 +14,11 @@ Memory (guest-physical = guest-virtual, "identity"):
 - ``[size, size + SYSTEM_SIZE)``: the system region, a host allocation of ours in a second slot
   at guest-physical and virtual ``SYS = size``, above anything the guest can map:
   ``SYS+0x0000`` GDT, ``+0x1000`` IDT, ``+0x2000`` a spare TSS, ``+0x3000`` the stub page
-  (the only user-accessible page: syscall entry and exception stubs), ``+0x8000..0x100000``
-  one page per vCPU (index modulo 248) holding its TSS, I/O bitmap and exception stack
-  (RSP0 = the page's end), ``+0x100000`` the page tables: PML4, one PDPT, then
-  one page directory per GiB and one page table per 2 MiB of ``[0, size + 2 MiB)``, laid out
+  (the only user-accessible page: syscall entry and exception stubs), ``+0x8000..0x480000``
+  one page per vCPU (1,144 of them, more than KVM makes) holding its TSS, I/O bitmap and
+  exception stack (RSP0 = the page's end; written when a vCPU first takes it), ``+0x480000``
+  the page tables: PML4, one PDPT, then one page directory per GiB and one page table per
+  2 MiB of ``[0, size + 6 MiB)``, laid out
   so that the PTE of virtual page ``p`` is the 8-byte word ``p`` of a flat array (and the PDE
   of 2 MiB chunk ``c`` the word ``c`` of another): a permission change writes PTEs in place.
 
@@ -57,8 +58,9 @@ SLOT_BYTES = 1 << 30
 GDT_OFF, IDT_OFF, TSS_OFF, STUB_OFF = 0x0000, 0x1000, 0x2000, 0x3000
 STACK_OFF, STACK_TOP_OFF = 0x4000, 0x6000
 CPU_AREA_OFF = 0x8000  # one page per vCPU: its TSS (and I/O bitmap), its exception stack
-PT_OFF = 0x100000
-CPU_AREAS = (PT_OFF - CPU_AREA_OFF) >> 12
+PT_OFF = 0x480000
+CPU_AREAS = (PT_OFF - CPU_AREA_OFF) >> 12  # 1,144: more than KVM makes vCPUs (1,024)
+SYS_PAGES = PT_OFF >> 12  # the system region's pages the guest's page tables map
 TSS_LIMIT = 104 + 8  # the 104-byte TSS, 8 bytes of I/O bitmap (ports 0..0x3f), one 0xff byte
 # (only the syscall stub's port is allowed: the exception stubs run at CPL0)
 SYSCALL_PORT = 0x10
@@ -186,7 +188,8 @@ class KvmEngine:
         self.sys_base = mem.size
         self.lock = threading.RLock()
         self.stats = _Stats()
-        npages = (self.size >> PAGE_SHIFT) + 512  # the guest's pages, then the system's 2 MiB
+        # the guest's pages, then the system's (in whole page tables of 512)
+        npages = (self.size >> PAGE_SHIFT) + ((SYS_PAGES + 511) & ~511)
         self.nchunks = npages >> 9
         self.ngib = (self.size >> 30) + 1
         self.pdpt_off = PT_OFF + 0x1000
@@ -240,16 +243,8 @@ class KvmEngine:
         tss = sys_base + TSS_OFF
         low = (TSS_LIMIT | (tss & 0xFFFFFF) << 16 | 0x89 << 40 | ((tss >> 24) & 0xFF) << 56)
         struct.pack_into("<QQ", mm, GDT_OFF + TSS_SEL, low, tss >> 32)
-        # TSS: RSP0, and an I/O bitmap that lets CPL3 use ports 0..0x3f (the stubs'), ending
-        # in 0xff; every other port is beyond the limit, a #GP. One in each vCPU's area (the
-        # vCPU's TR points there), each with the rest of its page as its exception stack
-        for off in (TSS_OFF, *(CPU_AREA_OFF + (i << PAGE_SHIFT) for i in range(CPU_AREAS))):
-            top = STACK_TOP_OFF if off == TSS_OFF else off + (1 << PAGE_SHIFT)
-            struct.pack_into("<Q", mm, off + 4, sys_base + top)
-            struct.pack_into("<H", mm, off + 102, 104)
-            bitmap = bytearray(b"\xff" * 9)
-            bitmap[SYSCALL_PORT >> 3] &= ~(1 << (SYSCALL_PORT & 7))
-            mm[off + 104:off + 113] = bytes(bitmap)
+        self._write_tss(TSS_OFF, STACK_TOP_OFF)  # a spare; each vCPU's is in its area
+        self.areas: set[int] = set()  # the vCPU areas whose TSS is written
         # stubs: the syscall entry, then one per exception vector
         stub = sys_base + STUB_OFF
         mm[STUB_OFF:STUB_OFF + 4] = bytes((0xE6, SYSCALL_PORT, 0x0F, 0x0B))  # out; ud2
@@ -274,16 +269,32 @@ class KvmEngine:
         first_pt = sys_base + self.pte_off  # page aligned: | upper is + upper
         mm[self.pd_off:self.pd_off + self.nchunks * 8] = _array_q(
             range(first_pt + upper, first_pt + upper + 0x1000 * self.nchunks, 0x1000))
-        # the system's own first 2 MiB: supervisor pages, and the user-executable stub page
-        sys_page = sys_base >> PAGE_SHIFT
-        for i in range(PT_OFF >> PAGE_SHIFT):
-            addr = sys_base + (i << PAGE_SHIFT)
-            flags = PTE_P | PTE_A | PTE_D
-            if i << PAGE_SHIFT == STUB_OFF:
-                flags |= PTE_U
-            else:
-                flags |= PTE_W | PTE_NX
-            struct.pack_into("<Q", mm, self.pte_off + 8 * (sys_page + i), addr | flags)
+        # the system's own pages: supervisor data, but the stub page user-executable
+        first = self.pte_off + 8 * (sys_base >> PAGE_SHIFT)
+        data = PTE_P | PTE_A | PTE_D | PTE_W | PTE_NX
+        mm[first:first + 8 * SYS_PAGES] = _array_q(
+            range(sys_base | data, (sys_base + (SYS_PAGES << PAGE_SHIFT)) | data, 1 << PAGE_SHIFT))
+        struct.pack_into("<Q", mm, first + 8 * (STUB_OFF >> PAGE_SHIFT),
+                         (sys_base + STUB_OFF) | PTE_P | PTE_A | PTE_D | PTE_U)
+
+    def _write_tss(self, off: int, top: int) -> None:
+        """A TSS at ``off``: RSP0 = ``top``, and an I/O bitmap that lets CPL3 use ports 0..0x3f
+        (the stubs'), ending in 0xff; every other port is beyond the limit, a #GP."""
+        mm = self.sys_mm
+        struct.pack_into("<Q", mm, off + 4, self.sys_base + top)
+        struct.pack_into("<H", mm, off + 102, 104)
+        bitmap = bytearray(b"\xff" * 9)
+        bitmap[SYSCALL_PORT >> 3] &= ~(1 << (SYSCALL_PORT & 7))
+        mm[off + 104:off + 113] = bytes(bitmap)
+
+    def cpu_area(self, index: int) -> int:
+        """The offset of vCPU ``index``'s page (its TSS, then its exception stack up to the
+        page's end), written the first time it is asked for."""
+        off = CPU_AREA_OFF + ((index % CPU_AREAS) << PAGE_SHIFT)
+        if off not in self.areas:
+            self._write_tss(off, off + (1 << PAGE_SHIFT))
+            self.areas.add(off)
+        return off
 
     # -- the VM ---------------------------------------------------------------------------------
     def _create_vm(self) -> None:
@@ -526,7 +537,7 @@ class _Cpu:
         for name in ("fs", "gs"):
             setattr(sregs, name, seg(0, code=False, dpl=3))
         tr = kvm_segment()
-        area = CPU_AREA_OFF + ((self.vcpu.index % CPU_AREAS) << PAGE_SHIFT)
+        area = eng.cpu_area(self.vcpu.index)
         tr.base, tr.limit, tr.selector = eng.sys_base + area, TSS_LIMIT, TSS_SEL
         tr.type, tr.present, tr.s = 0xB, 1, 0  # busy 64-bit TSS
         sregs.tr = tr
