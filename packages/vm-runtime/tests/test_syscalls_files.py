@@ -11,63 +11,24 @@ import os
 import socket
 import stat
 import struct
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from vm_runtime.linux.arch import arch_named
-from vm_runtime.linux.memory import PROT_READ, PROT_WRITE
-from vm_runtime.linux.process import Process, Thread
-from vm_runtime.linux.syscalls.numbers import numbers_by_name
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from syscall_guest import BUF, BUF_SIZE, M64, Guest, make_guest
 
-M64 = (1 << 64) - 1
-BUF = 0x100000  # a mapped, writable guest area of BUF_SIZE bytes
-BUF_SIZE = 0x20000
 UNMAPPED = 0x7000000  # nothing is mapped here
 AT_FDCWD = -100
 
 
-@dataclass
-class Guest:
-    p: Any
-    t: Any
-
-    def call(self, name: str, *args: int) -> int:
-        """Run syscall ``name`` as the guest would; give a0 as a signed number."""
-        state = self.t.state
-        state.x[17] = numbers_by_name(self.p.numbers)[name]
-        for i, a in enumerate(args):
-            state.x[10 + i] = a & M64
-        state.pc = 0x1000
-        self.p.syscall(self.t)
-        v = state.x[10]
-        return v - (1 << 64) if v >> 63 else v
-
-    def put(self, offset: int, data: bytes) -> int:
-        self.p.mem.write(BUF + offset, data)
-        return BUF + offset
-
-    def cstr(self, offset: int, text: str | bytes) -> int:
-        raw = text if isinstance(text, bytes) else os.fsencode(text)
-        return self.put(offset, raw + b"\0")
-
-    def get(self, offset: int, length: int) -> bytes:
-        return self.p.mem.read(BUF + offset, length)
-
-
 @pytest.fixture
 def guest() -> Iterator[Guest]:
-    p = Process(arch_named("riscv64"))
-    p.mem.map(BUF, BUF_SIZE, PROT_READ | PROT_WRITE)
-    p.exe = "/opt/guest/program"
-    state = p.state_class()
-    t = p.new_thread(state, p.pid) if hasattr(p, "new_thread") else Thread(p, state, p.pid)
-    p.threads[t.tid] = t
-    yield Guest(p, t)
-    p.mem.close()
+    g = make_guest()
+    yield g
+    g.close()
 
 
 def errno_of(result: int) -> str:

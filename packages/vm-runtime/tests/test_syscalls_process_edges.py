@@ -9,46 +9,23 @@ from __future__ import annotations
 import errno
 import os
 import struct
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import pytest
 
-from vm_runtime.linux.arch import arch_named
-from vm_runtime.linux.memory import PROT_READ, PROT_WRITE
-from vm_runtime.linux.process import Process
-from vm_runtime.linux.syscalls.numbers import numbers_by_name
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from syscall_guest import BUF, Guest, make_guest
 
-M64 = (1 << 64) - 1
-BUF = 0x100000
 PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_KEEPCAPS, PR_SET_KEEPCAPS = 1, 2, 7, 8
-
-
-@dataclass
-class Guest:
-    p: Any
-    t: Any
-
-    def call(self, name: str, *args: int) -> int:
-        state = self.t.state
-        state.x[17] = numbers_by_name(self.p.numbers)[name]
-        for i, a in enumerate(args):
-            state.x[10 + i] = a & M64
-        state.pc = 0x1000
-        self.p.syscall(self.t)
-        v = state.x[10]
-        return v - (1 << 64) if v >> 63 else v
 
 
 @pytest.fixture
 def guest() -> Iterator[Guest]:
-    p = Process(arch_named("riscv64"))
-    p.mem.map(BUF, 0x1000, PROT_READ | PROT_WRITE)
-    t = p.new_thread(p.state_class(), p.pid)
-    p.threads[t.tid] = t
-    yield Guest(p, t)
-    p.mem.close()
+    g = make_guest()
+    yield g
+    g.close()
 
 
 def _is_open(fd: int) -> bool:
