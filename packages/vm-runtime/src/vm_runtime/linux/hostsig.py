@@ -2,10 +2,13 @@
 
 Every signal a guest can receive from outside (Ctrl-C, kill from a shell, SIGCHLD of a child,
 SIGALRM of an interval timer) arrives at the emulator, a host process. The emulator blocks
-them all in every thread and one daemon thread takes them with ``sigtimedwait``, which gives
-the complete host ``siginfo_t`` (sender pid and uid, si_code, a sigqueue value, a child's
-status). The 64-bit Linux ``siginfo_t`` layout is the same on every architecture, so the
-bytes are handed to the guest as they are.
+them all in every thread and one daemon thread waits until one is pending (a signalfd, which
+only says so) and then takes them with ``sigtimedwait``, which gives the complete host
+``siginfo_t`` (sender pid and uid, si_code, a sigqueue value, a child's status). The 64-bit
+Linux ``siginfo_t`` layout is the same on every architecture, so the bytes are handed to the
+guest as they are. Taking and handing over happen under one lock (``drain``), which a guest
+thread also takes when it must see what is pending now: after it disarmed a timer, a signal
+of that timer that came before is the guest's before the syscall returns, as under Linux.
 
 Ending the emulator "by a signal" (a guest's default action) and stopping it (SIGTSTP) use
 the real host signal with its default action, so the parent of ``vm`` (a shell, a guest
@@ -20,8 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import resource
+import select
 import signal
 import struct
 import threading
@@ -34,6 +39,9 @@ FORWARDED: tuple[int, ...] = tuple(s for s in range(1, 65) if s not in _NOT_FORW
 #: signals whose host disposition Python itself changed at start-up (to SIG_IGN)
 _PYTHON_IGNORES = {SIGPIPE, SIGXFSZ}
 _WAIT_SLICE_NS = 250_000_000
+#: the emulator's own descriptors are numbered from here, out of the guest's way
+FD_FLOOR = 512
+_SFD_NONBLOCK, _SFD_CLOEXEC = 0o4000, 0o2000000
 
 try:
     _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
@@ -41,6 +49,8 @@ try:
     _libc.sigtimedwait.restype = ctypes.c_int
     _libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
     _libc.signal.restype = ctypes.c_void_p
+    _libc.signalfd.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+    _libc.signalfd.restype = ctypes.c_int
 except (OSError, AttributeError):  # not a glibc-like host: Python's own calls only
     _libc = None
 
@@ -88,6 +98,9 @@ class HostSignals:
         self.stopping = False
         self.thread: threading.Thread | None = None
         self.saved_mask: set[int] | None = None
+        #: readable while a forwarded signal is pending (never read: ``drain`` takes them)
+        self.fd: int | None = None
+        self.lock = threading.Lock()
 
     def start(self) -> tuple[int, int]:
         """Block the forwarded signals in this thread (and so in every thread it starts) and
@@ -100,6 +113,12 @@ class HostSignals:
                     ignored |= 1 << (s - 1)
         old = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         self.saved_mask = {int(s) for s in old}
+        if _libc is not None:
+            self._wanted = _host_sigset(FORWARDED)
+            fd = _libc.signalfd(-1, self._wanted, _SFD_NONBLOCK | _SFD_CLOEXEC)
+            if fd >= 0:
+                self.fd = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, FD_FLOOR)
+                os.close(fd)
         self._spawn()
         return mask_bits(self.saved_mask), ignored
 
@@ -109,7 +128,9 @@ class HostSignals:
         self.thread.start()
 
     def after_fork(self) -> None:
-        """In a forked child: the receiving thread did not survive the fork; start another."""
+        """In a forked child: the receiving thread did not survive the fork; start another
+        (the signalfd now tells of the child's own signals)."""
+        self.lock = threading.Lock()
         if self.thread is not None:
             self._spawn()
 
@@ -119,27 +140,50 @@ class HostSignals:
         # more; not waiting for that saves up to a slice at every exit
         self.stopping = True
         self.thread = None
+        if self.fd is not None:  # the receiving thread's poll then ends at once
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
         if self.saved_mask is not None:
             with contextlib.suppress(ValueError, OSError):
                 signal.pthread_sigmask(signal.SIG_SETMASK, self.saved_mask)
             self.saved_mask = None
 
     def _loop(self) -> None:
-        if _libc is None:  # pragma: no cover - non-glibc hosts
+        fd = self.fd
+        if _libc is None or fd is None:  # pragma: no cover - non-glibc hosts
             self._loop_python()
             return
-        wanted = _host_sigset(FORWARDED)
-        info = ctypes.create_string_buffer(128)
-        timeout = (ctypes.c_long * 2)(0, _WAIT_SLICE_NS)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
         while not self.stopping:
-            signo = _libc.sigtimedwait(wanted, info, timeout)
-            if signo <= 0 or self.stopping:
-                continue
-            raw = info.raw[:128]
             try:
-                self.deliver(raw)
-            except Exception as exc:  # a bug of ours: say so, keep receiving
-                self.report(f"vm: internal error delivering host signal {signo}: {exc!r}\n")
+                ready = poller.poll(_WAIT_SLICE_NS // 1_000_000)
+            except OSError:  # the descriptor went with stop()
+                return
+            if ready and not self.stopping:
+                if any(ev & (select.POLLNVAL | select.POLLERR) for _, ev in ready):
+                    return
+                self.drain()
+
+    def drain(self) -> None:
+        """Take every forwarded signal pending now and hand each to ``deliver``, under the
+        lock that a signal taken is handed over within (so that, once this returns, whatever
+        was pending when it was called is the guest's)."""
+        if _libc is None or self.fd is None:
+            return
+        wanted = self._wanted
+        info = ctypes.create_string_buffer(128)
+        now = (ctypes.c_long * 2)(0, 0)
+        with self.lock:
+            while not self.stopping:
+                signo = _libc.sigtimedwait(wanted, info, now)
+                if signo <= 0:
+                    return
+                try:
+                    self.deliver(info.raw[:128])
+                except Exception as exc:  # a bug of ours: say so, keep receiving
+                    self.report(f"vm: internal error delivering host signal {signo}: {exc!r}\n")
 
     def _loop_python(self) -> None:  # pragma: no cover - non-glibc hosts
         while not self.stopping:

@@ -49,6 +49,7 @@ from typing import Any
 from vm_core import Trap, TrapKind, VmError
 
 from .arch.x86_64 import FXSAVE_SIZE, GPRS, HWCAP, X86State
+from .hostsig import FD_FLOOR  # the engine's descriptors (/dev/kvm, the VM, the vCPUs) too
 from .memory import PAGE_SHIFT, AddressSpace
 
 M64 = (1 << 64) - 1
@@ -122,10 +123,7 @@ class _Region:
         self.name = name
 
 
-FD_FLOOR = 512
-"""The engine's own descriptors (/dev/kvm, the VM, the vCPUs) are numbered from here, out of
-the way of the guest's, which must get the numbers a native run would get (KvmHypervisor's
-``fd_floor``)."""
+
 
 
 def _xsave_layout(cpuid: Any) -> tuple[int, int]:

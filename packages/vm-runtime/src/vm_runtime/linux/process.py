@@ -669,12 +669,15 @@ class Process:
             f"exits {exits}\n")
 
     def own_fds(self) -> set[int]:
-        """Host descriptors of the emulator's own (the engine's, a vfork child's gate): not the
-        guest's, which must not close them (EBADF, as for any descriptor it never had)."""
+        """Host descriptors of the emulator's own (the engine's, a vfork child's gate, the
+        host-signal descriptor): not the guest's, which must not close them (EBADF, as for
+        any descriptor it never had)."""
         own_fds = getattr(self.engine, "own_fds", None)
         fds = set(own_fds()) if own_fds is not None else set()
         if self.vfork_gate is not None:
             fds.add(self.vfork_gate)
+        if self.host.fd is not None:
+            fds.add(self.host.fd)
         return fds
 
     # -- fork ----------------------------------------------------------------------------------------
