@@ -32,7 +32,10 @@ import struct
 import threading
 from collections.abc import Callable
 
-SIGKILL, SIGPIPE, SIGCHLD, SIGSTOP, SIGXFSZ = 9, 13, 17, 19, 25
+SIGKILL, SIGPIPE, SIGALRM, SIGCHLD, SIGSTOP, SIGXFSZ = 9, 13, 14, 17, 19, 25
+SIGVTALRM, SIGPROF = 26, 27
+#: the signals of the interval timers (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF)
+TIMER_SIGNALS = (SIGALRM, SIGVTALRM, SIGPROF)
 _NOT_FORWARDED = {SIGKILL, SIGSTOP, SIGPIPE, SIGXFSZ, 32, 33}
 #: the host signals that become guest signals
 FORWARDED: tuple[int, ...] = tuple(s for s in range(1, 65) if s not in _NOT_FORWARDED)
@@ -166,13 +169,15 @@ class HostSignals:
                     return
                 self.drain()
 
-    def drain(self) -> None:
-        """Take every forwarded signal pending now and hand each to ``deliver``, under the
-        lock that a signal taken is handed over within (so that, once this returns, whatever
-        was pending when it was called is the guest's)."""
+    def drain(self, signals: tuple[int, ...] | None = None) -> None:
+        """Take every forwarded signal pending now (or only ``signals``) and hand each to
+        ``deliver``, under the lock that a signal taken is handed over within: once this
+        returns, what was pending when it was called is the guest's. From a guest thread,
+        name the signals: ``sigtimedwait`` also takes those sent to the calling thread, and
+        the KVM engine kicks a thread out of guest code with one (``KICK_SIGNAL``)."""
         if _libc is None or self.fd is None:
             return
-        wanted = self._wanted
+        wanted = self._wanted if signals is None else _host_sigset(signals)
         info = ctypes.create_string_buffer(128)
         now = (ctypes.c_long * 2)(0, 0)
         with self.lock:

@@ -13,6 +13,7 @@ import signal as _hostsignal
 import struct
 import time
 
+from .. import hostsig
 from .. import signals as sig
 from ..process import Interrupted, Restart
 from . import Errno, syscall
@@ -339,7 +340,8 @@ def sys_setitimer(p, t, which: int, new: int, old: int) -> int:
     if not (0 <= iusec < 1_000_000 and 0 <= vusec < 1_000_000 and isec >= 0 and vsec >= 0):
         raise Errno(EINVAL)
     value, interval = _hostsignal.setitimer(timer, vsec + vusec / 1e6, isec + iusec / 1e6)
-    p.host.drain()  # a signal of the timer it replaced is the guest's before this returns
+    # a signal of the timer it replaced is the guest's before this returns
+    p.host.drain(hostsig.TIMER_SIGNALS)
     if old:
         p.mem.write(old, _pack_itimer(value, interval))
     return 0
@@ -349,7 +351,7 @@ def sys_setitimer(p, t, which: int, new: int, old: int) -> int:
 def sys_alarm(p, t, seconds: int) -> int:
     seconds &= 0xFFFFFFFF
     old, _ = _hostsignal.setitimer(_hostsignal.ITIMER_REAL, float(seconds))
-    p.host.drain()
+    p.host.drain(hostsig.TIMER_SIGNALS)
     sec, usec = _timeval(old)
     # a remaining fraction counts as a second (alarm_setitimer)
     if (not sec and usec) or usec >= 500_000:
