@@ -80,14 +80,19 @@ def test_bench_interp_and_qemu_json() -> None:
     assert "interp" in table and "qemu" in table and "error:" not in table
 
 
-def test_missing_guest_is_one_error_line(tmp_path: Path) -> None:
-    done = run_bench("--workloads", "cpu", "--engines", "interp", "--guest",
-                     str(tmp_path / "no-such-guest"), timeout=60.0)
+def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The one ``bench: error:`` line a failed bench prints (exit 1, nothing on stdout)."""
     assert done.returncode == 1
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bench: error: "), done.stderr
-    assert "no-such-guest" in lines[0]
+    return lines[0]
+
+
+def test_missing_guest_is_one_error_line(tmp_path: Path) -> None:
+    done = run_bench("--workloads", "cpu", "--engines", "interp", "--guest",
+                     str(tmp_path / "no-such-guest"), timeout=60.0)
+    assert "no-such-guest" in _one_error_line(done)
 
 
 def test_old_engine_option_means_that_engine_and_qemu(tmp_path: Path) -> None:
@@ -192,11 +197,8 @@ def test_missing_x86_64_guest_is_one_error_line(tmp_path: Path) -> None:
         pytest.skip("the x86_64 runners need an x86_64 host")
     done = run_bench("--workloads", "cpu", "--engines", "native", "--guest-x86_64",
                      str(tmp_path / "no-such-x86-guest"), timeout=60.0)
-    assert done.returncode == 1
-    assert done.stdout == ""
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bench: error: "), done.stderr
-    assert "no-such-x86-guest" in lines[0] and "--arch x86_64 bench_cpu" in lines[0]
+    line = _one_error_line(done)
+    assert "no-such-x86-guest" in line and "--arch x86_64 bench_cpu" in line
 
 
 def test_unknown_runner_names_every_runner() -> None:

@@ -48,8 +48,9 @@ from typing import Any
 
 from vm_core import Trap, TrapKind, VmError
 
-from .arch.x86_64 import FXSAVE_SIZE, GPRS, HWCAP, X86State
+from .arch.x86_64 import FXSAVE_SIZE, GPRS, HWCAP, XSAVE_HEADER, XSAVE_MIN, X86State
 from .hostsig import FD_FLOOR  # the engine's descriptors (/dev/kvm, the VM, the vCPUs) too
+from .loader import AT
 from .memory import PAGE_SHIFT, AddressSpace
 
 M64 = (1 << 64) - 1
@@ -90,9 +91,6 @@ KVM_SET_XSAVE = (1 << 30) | (_XSAVE_SIZE << 16) | (0xAE << 8) | 0xA5
 # u64 padding[16]: 392 bytes)
 _XCRS_SIZE = 392
 KVM_SET_XCRS = (1 << 30) | (_XCRS_SIZE << 16) | (0xAE << 8) | 0xA7
-_XSAVE_HEADER = 512  # the XSAVE header (XSTATE_BV first) follows the 512-byte legacy area
-_XSAVE_MIN = 576  # legacy area and header: the smallest XSAVE image
-AT_MINSIGSTKSZ = 51
 
 # KVM_SET_SIGNAL_MASK (struct kvm_signal_mask: u32 len, then the sigset)
 KVM_SET_SIGNAL_MASK = (1 << 30) | (4 << 16) | (0xAE << 8) | 0x8B
@@ -134,7 +132,7 @@ def _xsave_layout(cpuid: Any) -> tuple[int, int]:
     if main is None or main.eax & 3 != 3:
         return 0, 0
     xfeatures = main.eax | main.edx << 32
-    end = _XSAVE_MIN
+    end = XSAVE_MIN
     for bit in range(2, 64):
         sub = leaves.get(bit)
         if xfeatures >> bit & 1 and sub is not None:
@@ -220,7 +218,7 @@ class KvmEngine:
         #: size of their standard-format image, which a signal frame holds
         self.xfeatures, self.xstate_size = _xsave_layout(cpuid)
         #: AT_MINSIGSTKSZ: the host kernel's own (its frames hold the same XSAVE state)
-        self.minsigstksz = _host_auxv().get(AT_MINSIGSTKSZ, 0)
+        self.minsigstksz = _host_auxv().get(AT["MINSIGSTKSZ"], 0)
         #: the guest memory slots made so far: chunk (address // SLOT_BYTES) -> slot number
         self.slots: dict[int, int] = {}
         self._create_vm()
@@ -582,11 +580,11 @@ class _Cpu:
         x87 and SSE state come from it and every other feature starts afresh, as Linux
         restores a frame without extended state."""
         full = bytearray(_XSAVE_SIZE)
-        if len(image) >= _XSAVE_MIN:
+        if len(image) >= XSAVE_MIN:
             full[:len(image)] = image
         else:
             full[:FXSAVE_SIZE] = image[:FXSAVE_SIZE]
-            struct.pack_into("<Q", full, _XSAVE_HEADER, 3)  # XSTATE_BV: x87 and SSE as given
+            struct.pack_into("<Q", full, XSAVE_HEADER, 3)  # XSTATE_BV: x87 and SSE as given
         full[464:FXSAVE_SIZE] = bytes(FXSAVE_SIZE - 464)  # the software-reserved bytes
         self.set_xsave(bytes(full))
 
